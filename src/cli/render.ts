@@ -1,0 +1,52 @@
+/** `meshops render --env E`: print the rendered objects of an environment (YAML stream or JSON). */
+import { Option, type Command } from "commander";
+import { resolve } from "node:path";
+import { stringify } from "yaml";
+import { openRepository, selectEnvironments } from "../source/repository.js";
+import { renderEnvironment } from "../source/render.js";
+import { renderText } from "../report/formats.js";
+import { ExitCode, UsageError } from "./errors.js";
+import { addCommonOptions, type Io } from "./main.js";
+
+interface RenderFlags {
+  env?: string;
+  rev?: string;
+  format: "yaml" | "json";
+  origins: boolean;
+  chdir?: string;
+}
+
+export function registerRender(program: Command, io: Io, setExit: (code: number) => void): void {
+  addCommonOptions(program.command("render").description("print the rendered objects of one environment").argument("[path]", "repository folder or manifests"))
+    .option("-e, --env <name>", "environment to render (required when meshops.yaml has several)")
+    .option("--rev <rev>", "render the repository at this git revision")
+    .addOption(new Option("-f, --format <format>", "output format").choices(["yaml", "json"]).default("yaml"))
+    .option("--origins", "precede each object with a '# Source: file:line' comment")
+    .action(async (path: string | undefined, flags: RenderFlags) => {
+      const cwd = flags.chdir ? resolve(io.cwd, flags.chdir) : io.cwd;
+      const repo = await openRepository({ cwd, ...(path !== undefined ? { target: path } : {}), ...(flags.rev ? { rev: flags.rev } : {}) });
+      try {
+        const all = repo.loaded.environments;
+        if (!flags.env && all.length > 1) throw new UsageError(`several environments (${all.map((e) => e.name).join(", ")}): choose one with --env`);
+        const [env] = selectEnvironments(repo.loaded, flags.env ? [flags.env] : undefined);
+        if (!env) throw new UsageError("no environment to render");
+        const r = await renderEnvironment(repo.dir, env);
+        if (r.findings.some((f) => f.severity === "error")) {
+          io.stderr(renderText({ findings: r.findings.map((f) => ({ ...f, env: env.name })), objects: [], environments: [env.name] }, { color: false }));
+          setExit(ExitCode.input);
+          return;
+        }
+        if (flags.format === "json") {
+          io.stdout(`${JSON.stringify({ apiVersion: "v1", kind: "List", items: r.manifests.map((m) => m.object) }, null, 2)}\n`);
+        } else {
+          io.stdout(
+            r.manifests
+              .map((m) => `---\n${flags.origins ? `# Source: ${m.origin.file}:${m.origin.line}\n` : ""}${stringify(m.object, { lineWidth: 0 })}`)
+              .join(""),
+          );
+        }
+      } finally {
+        repo.dispose();
+      }
+    });
+}

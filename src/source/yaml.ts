@@ -1,0 +1,217 @@
+/**
+ * YAML/JSON manifest parsing that keeps origins: every object knows its file, line and column,
+ * and can locate any of its fields. Bad input becomes findings (category "input"), never a throw.
+ */
+import { isMap, isSeq, LineCounter, parseAllDocuments, type Document, type Node as YamlNode } from "yaml";
+import type { Manifest, Origin, Position, FieldPath, ResourceRef } from "../model/resource.js";
+import type { Finding } from "../report/finding.js";
+
+/** Limits that keep hostile input from exhausting memory. */
+export interface ParseLimits {
+  /** Largest file accepted, in bytes. */
+  maxFileBytes: number;
+  /** Most alias expansions per document (bounds "billion laughs" alias bombs). */
+  maxAliasCount: number;
+}
+
+export const defaultParseLimits: ParseLimits = { maxFileBytes: 8 * 1024 * 1024, maxAliasCount: 100 };
+
+export interface ParseResult {
+  manifests: Manifest[];
+  findings: Finding[];
+}
+
+/** LineCounter positions ({line, col}) as Positions. */
+function at(lc: LineCounter, offset: number): Position {
+  const p = lc.linePos(offset);
+  return { line: p.line, column: p.col };
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Input-category finding at a position in a file. */
+export function inputFinding(code: string, file: string, pos: Position, message: string, resource?: ResourceRef): Finding {
+  return { code, category: "input", severity: "error", message, file, line: pos.line, column: pos.column, ...(resource ? { resource } : {}) };
+}
+
+/** Decodes bytes as strict UTF-8; returns a finding for anything else (e.g. a Latin-1 file). */
+export function decodeUtf8(bytes: Uint8Array, file: string, limits: ParseLimits = defaultParseLimits): { text: string } | { finding: Finding } {
+  if (bytes.byteLength > limits.maxFileBytes) {
+    return {
+      finding: inputFinding("MSH0004", file, { line: 1, column: 1 }, `file is ${bytes.byteLength} bytes, over the ${limits.maxFileBytes}-byte limit`),
+    };
+  }
+  try {
+    let text = utf8.decode(bytes);
+    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    return { text };
+  } catch {
+    // find the first invalid byte so the user can find it
+    let offset = 0;
+    for (let lo = 0, hi = bytes.byteLength; lo < hi; ) {
+      const mid = (lo + hi) >> 1;
+      try {
+        utf8.decode(bytes.subarray(0, mid + 1));
+        lo = mid + 1;
+        offset = lo;
+      } catch {
+        hi = mid;
+      }
+    }
+    // a multi-byte sequence cut at mid also fails: step back to the start of the bad sequence
+    const before = Buffer.from(bytes.subarray(0, offset)).toString("utf8").replace(/\uFFFD+$/, "");
+    const lines = before.split("\n");
+    return {
+      finding: inputFinding(
+        "MSH0005",
+        file,
+        { line: lines.length, column: (lines[lines.length - 1]?.length ?? 0) + 1 },
+        "file is not valid UTF-8 (Kubernetes manifests must be UTF-8)",
+      ),
+    };
+  }
+}
+
+/** The YAML 1.1 types Kubernetes' YAML decoder (go-yaml v2) resolves: yes/no/on/off booleans, but no sexagesimal numbers or timestamps. */
+const yamlOptions = {
+  version: "1.1" as const,
+  uniqueKeys: true,
+  merge: true,
+  prettyErrors: false,
+  customTags: (tags: unknown[]) =>
+    tags.filter((t) => {
+      const tag = t as { tag?: string; format?: string };
+      return tag.format !== "TIME" && tag.tag !== "tag:yaml.org,2002:timestamp";
+    }) as never,
+};
+
+/** Builds a locate() function for a document: field path → position of that field's key (or value for array items). */
+function locator(doc: Document.Parsed, lc: LineCounter, base: Position | undefined): (path: FieldPath) => Position | undefined {
+  return (path) => {
+    let node: unknown = doc.contents;
+    let last: Position | undefined;
+    for (const seg of path) {
+      if (isMap(node)) {
+        const pair = node.items.find((p) => {
+          const k = p.key as { value?: unknown } | null;
+          return k !== null && typeof k === "object" && String(k.value) === String(seg);
+        });
+        if (!pair) return undefined;
+        const keyNode = pair.key as YamlNode;
+        if (keyNode.range) last = at(lc, keyNode.range[0]);
+        node = pair.value;
+      } else if (isSeq(node) && typeof seg === "number") {
+        node = node.items[seg];
+        const n = node as YamlNode | undefined;
+        if (!n?.range) return undefined;
+        last = at(lc, n.range[0]);
+      } else {
+        return undefined;
+      }
+    }
+    if (path.length === 0) {
+      const n = node as YamlNode | undefined;
+      return n?.range ? at(lc, n.range[0]) : base;
+    }
+    return last;
+  };
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+export interface ParseOptions {
+  /** Renderer recorded in origins. */
+  renderer?: Origin["renderer"];
+  limits?: ParseLimits;
+  /** Require metadata.name (generated manifests from Helm/Kustomize always have one). */
+  requireName?: boolean;
+}
+
+/**
+ * Parses one file's text (YAML stream or JSON) into manifests. Documents that are empty or only comments
+ * are skipped; `kind: List` documents are expanded into their items.
+ */
+export function parseManifests(text: string, file: string, opts: ParseOptions = {}): ParseResult {
+  const limits = opts.limits ?? defaultParseLimits;
+  const renderer = opts.renderer ?? "plain";
+  const lc = new LineCounter();
+  const docs = parseAllDocuments(text, { ...yamlOptions, lineCounter: lc });
+  const manifests: Manifest[] = [];
+  const findings: Finding[] = [];
+  const list = Array.isArray(docs) ? docs : [docs];
+  for (const doc of list) {
+    if (doc.errors.length > 0) {
+      for (const err of doc.errors) {
+        const lp = err.linePos?.[0];
+        const pos = lp ? { line: lp.line, column: lp.col } : at(lc, err.pos[0]);
+        const code = err.code === "DUPLICATE_KEY" ? "MSH0002" : "MSH0001";
+        const what = err.code === "DUPLICATE_KEY" ? "duplicate key" : "malformed YAML";
+        findings.push(inputFinding(code, file, pos, `${what}: ${firstLine(err.message)}`));
+      }
+      continue;
+    }
+    const docPos: Position = doc.contents?.range ? at(lc, doc.contents.range[0]) : { line: 1, column: 1 };
+    let data: unknown;
+    try {
+      data = doc.toJS({ maxAliasCount: limits.maxAliasCount });
+    } catch (e) {
+      const msg = (e as Error).message;
+      const bomb = /alias/i.test(msg);
+      findings.push(
+        inputFinding(bomb ? "MSH0003" : "MSH0001", file, docPos, bomb ? `too many alias expansions (limit ${limits.maxAliasCount}): ${firstLine(msg)}` : `malformed YAML: ${firstLine(msg)}`),
+      );
+      continue;
+    }
+    if (data === null || data === undefined) continue;
+    const locate = locator(doc, lc, docPos);
+    if (typeof data !== "object" || Array.isArray(data)) {
+      findings.push(inputFinding("MSH0006", file, docPos, "document is not a Kubernetes object (expected a mapping with apiVersion, kind and metadata)"));
+      continue;
+    }
+    const obj = data as Record<string, unknown>;
+    if (typeof obj.kind === "string" && obj.kind.endsWith("List") && Array.isArray(obj.items) && obj.apiVersion === "v1") {
+      obj.items.forEach((item, i) => {
+        const pos = locate(["items", i]) ?? docPos;
+        const sub = (p: FieldPath) => locate(["items", i, ...p]);
+        pushObject(item, pos, sub);
+      });
+      continue;
+    }
+    pushObject(obj, docPos, locate);
+  }
+  return { manifests, findings };
+
+  function pushObject(data: unknown, pos: Position, locate: (p: FieldPath) => Position | undefined): void {
+    if (typeof data !== "object" || data === null || Array.isArray(data)) {
+      findings.push(inputFinding("MSH0006", file, pos, "list item is not a Kubernetes object"));
+      return;
+    }
+    const obj = data as Record<string, unknown>;
+    const meta = obj.metadata;
+    const missing: string[] = [];
+    if (!str(obj.apiVersion)) missing.push("apiVersion");
+    if (!str(obj.kind)) missing.push("kind");
+    const metaObj = typeof meta === "object" && meta !== null && !Array.isArray(meta) ? (meta as Record<string, unknown>) : undefined;
+    const name = str(metaObj?.name);
+    const rawName = metaObj?.name;
+    if (rawName !== undefined && rawName !== null && typeof rawName !== "string") {
+      const at = locate(["metadata", "name"]) ?? pos;
+      findings.push(inputFinding("MSH0006", file, at, `metadata.name must be a string, got ${typeof rawName} ${JSON.stringify(rawName)} (quote it: YAML reads y/n/yes/no/on/off as booleans)`));
+      return;
+    }
+    if (!name && (opts.requireName !== false || !str(metaObj?.generateName))) missing.push("metadata.name");
+    if (missing.length > 0) {
+      findings.push(inputFinding("MSH0006", file, pos, `document has no ${missing.join(", ")}: every object needs apiVersion, kind and metadata.name`));
+      return;
+    }
+    const ns = str(metaObj?.namespace);
+    const ref: ResourceRef = { apiVersion: obj.apiVersion as string, kind: obj.kind as string, name: name ?? "", ...(ns ? { namespace: ns } : {}) };
+    manifests.push({ ref, object: obj, origin: { file, line: pos.line, column: pos.column, renderer }, locate });
+  }
+}
+
+function firstLine(s: string): string {
+  return s.split("\n")[0]?.replace(/ at line \d+, column \d+:?$/, "") ?? s;
+}

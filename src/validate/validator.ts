@@ -1,0 +1,403 @@
+/**
+ * Structural-schema validation with the API server's semantics: unknown fields rejected (strict field
+ * validation), x-kubernetes-int-or-string, x-kubernetes-preserve-unknown-fields, x-kubernetes-embedded-resource,
+ * list types, enums, formats, patterns, defaults applied before CEL rules (x-kubernetes-validations) run.
+ */
+import { compileCelRule, evalCelRule, isTransitionRule, toCelValue, type CelSchema, type CompiledCelRule } from "./cel/index.js";
+import { checkDns1035Label, checkDns1123Label, checkDns1123Subdomain, checkFormat, checkLabelValue, checkQualifiedName, checkQuantity } from "./formats.js";
+import type { Schema } from "./schema-types.js";
+
+/** One problem found in an object, with a path to the field it concerns. */
+export interface SchemaIssue {
+  code: string;
+  /** Path to the offending field (for a missing field: its parent). */
+  path: (string | number)[];
+  message: string;
+  severity: "error" | "warning";
+}
+
+export const SchemaCodes = {
+  unknownField: "MSH1001",
+  wrongType: "MSH1002",
+  required: "MSH1003",
+  enum: "MSH1004",
+  pattern: "MSH1005",
+  format: "MSH1006",
+  bounds: "MSH1007",
+  celRule: "MSH1008",
+  celError: "MSH1009",
+  duplicate: "MSH1010",
+  combinator: "MSH1011",
+  metadata: "MSH1012",
+} as const;
+
+/** Renders a path the way the API server does: spec.http[0].route. */
+export function formatPath(path: readonly (string | number)[]): string {
+  let out = "";
+  for (const seg of path) {
+    if (typeof seg === "number") out += `[${seg}]`;
+    else if (/^[A-Za-z_$][\w$-]*$/.test(seg)) out += out ? `.${seg}` : seg;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out || "(root)";
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "array";
+  if (typeof v === "object") return "object";
+  const s = JSON.stringify(v);
+  return `${typeof v === "number" && Number.isInteger(v) ? "integer" : typeof v} ${s.length > 40 ? `${s.slice(0, 37)}...` : s}`;
+}
+
+function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== typeof b || a === null || b === null || typeof a !== "object") return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const bb = b as unknown[];
+    return a.length === bb.length && a.every((x, i) => deepEqual(x, bb[i]));
+  }
+  const ka = Object.keys(a as object);
+  const kb = Object.keys(b as object);
+  return ka.length === kb.length && ka.every((k) => deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+
+const QUANTITY_REF = "io.k8s.apimachinery.pkg.api.resource.Quantity";
+const OBJECT_META_REF = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+
+/** Kinds whose names are DNS-1035 / DNS-1123 labels rather than subdomains (apimachinery name validators). */
+const labelNamedKinds: Record<string, (v: string) => string | undefined> = {
+  "v1/Service": checkDns1035Label,
+  "v1/Namespace": checkDns1123Label,
+};
+
+export interface ValidatorOptions {
+  /** Schemas `$ref`s point to (OpenAPI components); also used for ObjectMeta. */
+  definitions: Record<string, Schema>;
+  /** True for schemas from OpenAPI documents of built-in types (Go structs): free-form `type: object`. */
+  builtin: boolean;
+  /** Run x-kubernetes-validations rules. */
+  cel: boolean;
+}
+
+const patternCache = new Map<string, RegExp | null>();
+function compilePattern(p: string): RegExp | null {
+  let re = patternCache.get(p);
+  if (re === undefined) {
+    try {
+      re = new RegExp(p, "u");
+    } catch {
+      try {
+        re = new RegExp(p);
+      } catch {
+        re = null;
+      }
+    }
+    patternCache.set(p, re);
+  }
+  return re;
+}
+
+const celCache = new WeakMap<object, (CompiledCelRule | { error: string })[]>();
+
+/** Validates one object against one schema entry; returns the issues found (empty when valid). */
+export function validateObject(
+  obj: Record<string, unknown>,
+  schema: Schema,
+  apiVersion: string,
+  kind: string,
+  opts: ValidatorOptions,
+): SchemaIssue[] {
+  const issues: SchemaIssue[] = [];
+  const path: (string | number)[] = [];
+  const derefCache = new Map<Schema, Schema>();
+
+  const issue = (code: string, message: string, at: (string | number)[] = path, severity: "error" | "warning" = "error"): void => {
+    issues.push({ code, path: [...at], message: `${formatPath(at)}: ${message}`, severity });
+  };
+
+  const deref = (s: Schema): Schema => {
+    const hit = derefCache.get(s);
+    if (hit) return hit;
+    let cur = s;
+    for (let i = 0; i < 32; i++) {
+      const ref = cur.$ref ?? (cur.allOf?.length === 1 && !cur.type && !cur.properties ? cur.allOf[0]?.$ref : undefined);
+      if (!ref) break;
+      const name = ref.replace(/^#\/(components\/schemas|definitions)\//, "");
+      const target = opts.definitions[name];
+      if (!target) break;
+      cur = name === QUANTITY_REF ? { ...target, format: "quantity" } : target;
+    }
+    derefCache.set(s, cur);
+    return cur;
+  };
+
+  /** Value checks shared by the main pass and the allOf/anyOf/oneOf/not branches. */
+  const check = (value: unknown, raw: Schema, valueOnly: boolean): void => {
+    const s = deref(raw);
+    if (value === null || value === undefined) return; // nulls are pruned (or zero values for built-in types)
+    const intOrString = s["x-kubernetes-int-or-string"] === true || s.format === "int-or-string";
+    if (intOrString) {
+      if (!(typeof value === "string" || (typeof value === "number" && Number.isInteger(value)))) {
+        issue(SchemaCodes.wrongType, `expected an integer or a string, got ${describe(value)}`);
+        return;
+      }
+    } else if (s.format === "quantity") {
+      const q = checkQuantity(value);
+      if (q) issue(SchemaCodes.format, q);
+      return;
+    } else if (s.type && !typeMatches(s.type, value)) {
+      issue(SchemaCodes.wrongType, `expected ${s.type === "integer" ? "an integer" : s.type === "object" || s.type === "array" ? `an ${s.type}` : `a ${s.type}`}, got ${describe(value)}`);
+      return;
+    }
+    if (s.enum && !s.enum.some((e) => deepEqual(e, value))) {
+      const allowed = s.enum.map((e) => JSON.stringify(e));
+      issue(SchemaCodes.enum, `unsupported value ${JSON.stringify(value)}: must be one of ${allowed.length > 12 ? `${allowed.slice(0, 12).join(", ")}, ...` : allowed.join(", ")}`);
+    }
+    if (typeof value === "string") checkString(value, s);
+    else if (typeof value === "number") checkNumber(value, s);
+    else if (Array.isArray(value)) checkArray(value, s, valueOnly);
+    else if (typeof value === "object") checkObject(value as Record<string, unknown>, s, valueOnly);
+    if (s.allOf) for (const sub of s.allOf) if (!sub.$ref) check(value, sub, true);
+    if (s.anyOf || s.oneOf || s.not) checkCombinators(value, s);
+    if (opts.cel && !valueOnly && s["x-kubernetes-validations"]) checkCel(value, s);
+  };
+
+  const checkString = (v: string, s: Schema): void => {
+    if (s.maxLength !== undefined || s.minLength !== undefined) {
+      const len = [...v].length;
+      if (s.maxLength !== undefined && len > s.maxLength) issue(SchemaCodes.bounds, `must have at most ${s.maxLength} characters (has ${len})`);
+      if (s.minLength !== undefined && len < s.minLength) issue(SchemaCodes.bounds, `must have at least ${s.minLength} characters (has ${len})`);
+    }
+    if (s.pattern) {
+      const re = compilePattern(s.pattern);
+      if (re && !re.test(v)) issue(SchemaCodes.pattern, `${JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v)} does not match the pattern ${s.pattern}`);
+    }
+    if (s.format) {
+      const f = checkFormat(s.format, v);
+      if (f) issue(SchemaCodes.format, `${JSON.stringify(v)} ${f}`);
+    }
+  };
+
+  const checkNumber = (v: number, s: Schema): void => {
+    if (s.minimum !== undefined && (s.exclusiveMinimum ? v <= s.minimum : v < s.minimum))
+      issue(SchemaCodes.bounds, `${v} must be ${s.exclusiveMinimum ? "greater than" : "greater than or equal to"} ${s.minimum}`);
+    if (s.maximum !== undefined && (s.exclusiveMaximum ? v >= s.maximum : v > s.maximum))
+      issue(SchemaCodes.bounds, `${v} must be ${s.exclusiveMaximum ? "less than" : "less than or equal to"} ${s.maximum}`);
+    if (s.multipleOf !== undefined && s.multipleOf > 0 && Math.abs(v / s.multipleOf - Math.round(v / s.multipleOf)) > 1e-9)
+      issue(SchemaCodes.bounds, `${v} must be a multiple of ${s.multipleOf}`);
+  };
+
+  const checkArray = (v: unknown[], s: Schema, valueOnly: boolean): void => {
+    if (s.maxItems !== undefined && v.length > s.maxItems) issue(SchemaCodes.bounds, `must have at most ${s.maxItems} items (has ${v.length})`);
+    if (s.minItems !== undefined && v.length < s.minItems) issue(SchemaCodes.bounds, `must have at least ${s.minItems} items (has ${v.length})`);
+    const listType = s["x-kubernetes-list-type"];
+    if (s.uniqueItems || listType === "set") {
+      for (let i = 1; i < v.length; i++) {
+        for (let j = 0; j < i; j++) {
+          if (deepEqual(v[i], v[j])) {
+            issue(SchemaCodes.duplicate, `duplicate value ${JSON.stringify(v[i])} (same as item ${j})`, [...path, i]);
+            break;
+          }
+        }
+      }
+    } else if (listType === "map" && s["x-kubernetes-list-map-keys"]) {
+      const keys = s["x-kubernetes-list-map-keys"];
+      const seen = new Map<string, number>();
+      v.forEach((item, i) => {
+        if (typeof item !== "object" || item === null) return;
+        const k = JSON.stringify(keys.map((key) => (item as Record<string, unknown>)[key] ?? null));
+        const prev = seen.get(k);
+        if (prev !== undefined) issue(SchemaCodes.duplicate, `duplicate entry for key ${keys.map((key) => `${key}=${JSON.stringify((item as Record<string, unknown>)[key])}`).join(", ")} (same as item ${prev})`, [...path, i]);
+        else seen.set(k, i);
+      });
+    }
+    if (s.items) {
+      for (let i = 0; i < v.length; i++) {
+        path.push(i);
+        check(v[i], s.items, valueOnly);
+        path.pop();
+      }
+    }
+  };
+
+  const checkObject = (v: Record<string, unknown>, s: Schema, valueOnly: boolean): void => {
+    const props = s.properties;
+    const preserve = s["x-kubernetes-preserve-unknown-fields"] === true;
+    const embedded = s["x-kubernetes-embedded-resource"] === true;
+    const addl = s.additionalProperties;
+    if (!valueOnly && props) {
+      // defaults are applied before validation, as the API server does (CRD schemas only)
+      if (!opts.builtin) for (const [k, ps] of Object.entries(props)) if (v[k] === undefined && ps.default !== undefined) v[k] = structuredClone(ps.default);
+    }
+    for (const k of Object.keys(v)) {
+      const sub = props?.[k];
+      path.push(k);
+      if (sub) check(v[k], sub, valueOnly);
+      else if (embedded && (k === "apiVersion" || k === "kind" || k === "metadata")) checkEmbeddedMeta(k, v[k]);
+      else if (addl && typeof addl === "object") check(v[k], addl, valueOnly);
+      else if (!valueOnly && !preserve && addl !== true && !(opts.builtin && !props && addl === undefined)) {
+        issue(SchemaCodes.unknownField, `unknown field "${formatPath(path)}"`);
+      }
+      path.pop();
+    }
+    if (s.required) {
+      for (const r of s.required) {
+        if (v[r] === undefined || v[r] === null) issue(SchemaCodes.required, `required field "${r}" is missing`);
+      }
+    }
+    const n = Object.keys(v).length;
+    if (s.maxProperties !== undefined && n > s.maxProperties) issue(SchemaCodes.bounds, `must have at most ${s.maxProperties} properties (has ${n})`);
+    if (s.minProperties !== undefined && n < s.minProperties) issue(SchemaCodes.bounds, `must have at least ${s.minProperties} properties (has ${n})`);
+    if (embedded && !valueOnly) {
+      if (typeof v.apiVersion !== "string" || v.apiVersion === "") issue(SchemaCodes.required, `required field "apiVersion" is missing`);
+      if (typeof v.kind !== "string" || v.kind === "") issue(SchemaCodes.required, `required field "kind" is missing`);
+    }
+  };
+
+  const checkEmbeddedMeta = (k: string, value: unknown): void => {
+    if (k === "metadata") {
+      const meta = opts.definitions[OBJECT_META_REF];
+      if (meta) check(value, meta, false);
+    } else if (typeof value !== "string") {
+      issue(SchemaCodes.wrongType, `expected a string, got ${describe(value)}`);
+    }
+  };
+
+  const checkCombinators = (value: unknown, s: Schema): void => {
+    const trial = (sub: Schema): boolean => {
+      const before = issues.length;
+      check(value, sub, true);
+      const ok = issues.length === before;
+      issues.length = before;
+      return ok;
+    };
+    if (s.anyOf && !s.anyOf.some(trial)) issue(SchemaCodes.combinator, describeCombinator("must match at least one of", s.anyOf));
+    if (s.oneOf) {
+      const n = s.oneOf.filter(trial).length;
+      if (n !== 1) issue(SchemaCodes.combinator, n === 0 ? describeCombinator("must match exactly one of", s.oneOf) : describeCombinator(`matches ${n} of (must match exactly one)`, s.oneOf));
+    }
+    if (s.not && trial(s.not)) issue(SchemaCodes.combinator, describeCombinator("must not match", [s.not]));
+  };
+
+  const checkCel = (value: unknown, s: Schema): void => {
+    let compiled = celCache.get(s);
+    if (!compiled) {
+      compiled = (s["x-kubernetes-validations"] ?? []).map((r) => compileCelRule(r));
+      celCache.set(s, compiled);
+    }
+    let self: unknown;
+    for (const c of compiled) {
+      if ("error" in c) continue; // reported once per CRD by checkCrdRules
+      if (isTransitionRule(c)) continue; // needs oldSelf: only on update, never on create
+      self ??= toCelValue(value, s as CelSchema);
+      const out = evalCelRule(c, self);
+      if (out.ok) continue;
+      if ("evalError" in out) {
+        issue(SchemaCodes.celError, `rule ${JSON.stringify(c.rule.rule)} could not be evaluated: ${out.evalError}`, path, "warning");
+        continue;
+      }
+      const at = out.fieldPath ? [...path, ...parseFieldPath(out.fieldPath)] : path;
+      issue(SchemaCodes.celRule, out.message, at);
+    }
+  };
+
+  // root: apiVersion/kind/metadata are implicit for CRDs; metadata is validated as ObjectMeta
+  const root = deref(schema);
+  if (!opts.builtin) {
+    const { apiVersion: _a, kind: _k, metadata, ...rest } = obj;
+    const props = root.properties ?? {};
+    for (const k of Object.keys(rest)) {
+      path.push(k);
+      const sub = props[k];
+      if (sub) check(rest[k], sub, false);
+      else if (root["x-kubernetes-preserve-unknown-fields"] !== true) issue(SchemaCodes.unknownField, `unknown field "${k}"`);
+      path.pop();
+    }
+    for (const r of root.required ?? []) if (r !== "metadata" && obj[r] === undefined) issue(SchemaCodes.required, `required field "${r}" is missing`);
+    path.push("metadata");
+    const meta = opts.definitions[OBJECT_META_REF];
+    if (meta) check(metadata, meta, false);
+    path.pop();
+    if (opts.cel && root["x-kubernetes-validations"]) checkCel(obj, root);
+  } else {
+    check(obj, root, false);
+  }
+  checkMetadataSyntax(obj.metadata, `${apiVersion.includes("/") ? apiVersion.split("/")[0] : "v1"}/${kind}`, issue);
+  return issues;
+}
+
+function describeCombinator(lead: string, subs: Schema[]): string {
+  const parts = subs.map((s) => {
+    if (s.required) return `{${s.required.join(", ")} set}`;
+    if (s.not?.anyOf) return `{none of ${s.not.anyOf.map((a) => a.required?.join("+") ?? "?").join(", ")} set}`;
+    if (s.type) return s.type;
+    return "a schema";
+  });
+  return `${lead} ${parts.join(" | ")}`;
+}
+
+function typeMatches(type: string, v: unknown): boolean {
+  switch (type) {
+    case "object":
+      return typeof v === "object" && v !== null && !Array.isArray(v);
+    case "array":
+      return Array.isArray(v);
+    case "string":
+      return typeof v === "string";
+    case "integer":
+      return typeof v === "number" && Number.isInteger(v);
+    case "number":
+      return typeof v === "number";
+    case "boolean":
+      return typeof v === "boolean";
+    default:
+      return true;
+  }
+}
+
+/** ".spec.foo[0]" / "spec.foo['bar']" → path segments. */
+function parseFieldPath(fp: string): (string | number)[] {
+  const out: (string | number)[] = [];
+  const re = /\.?([A-Za-z_$][\w$-]*)|\[(\d+)\]|\[['"]([^'"]*)['"]\]/g;
+  for (const m of fp.matchAll(re)) {
+    if (m[1] !== undefined) out.push(m[1]);
+    else if (m[2] !== undefined) out.push(Number(m[2]));
+    else if (m[3] !== undefined) out.push(m[3]);
+  }
+  return out;
+}
+
+/** Object name and label/annotation syntax, which the API server checks for every kind. */
+function checkMetadataSyntax(meta: unknown, groupKind: string, issue: (code: string, message: string, at?: (string | number)[]) => void): void {
+  if (typeof meta !== "object" || meta === null) return;
+  const m = meta as Record<string, unknown>;
+  if (typeof m.name === "string") {
+    const problem = (labelNamedKinds[groupKind] ?? checkDns1123Subdomain)(m.name);
+    if (problem) issue(SchemaCodes.metadata, `invalid name ${JSON.stringify(m.name)}: ${problem}`, ["metadata", "name"]);
+  }
+  if (typeof m.namespace === "string") {
+    const problem = checkDns1123Label(m.namespace);
+    if (problem) issue(SchemaCodes.metadata, `invalid namespace ${JSON.stringify(m.namespace)}: ${problem}`, ["metadata", "namespace"]);
+  }
+  if (typeof m.labels === "object" && m.labels !== null) {
+    for (const [k, v] of Object.entries(m.labels)) {
+      const kp = checkQualifiedName(k);
+      if (kp) issue(SchemaCodes.metadata, `invalid label key ${JSON.stringify(k)}: ${kp}`, ["metadata", "labels", k]);
+      if (typeof v === "string") {
+        const vp = checkLabelValue(v);
+        if (vp) issue(SchemaCodes.metadata, `invalid label value ${JSON.stringify(v)}: ${vp}`, ["metadata", "labels", k]);
+      }
+    }
+  }
+  if (typeof m.annotations === "object" && m.annotations !== null) {
+    let total = 0;
+    for (const [k, v] of Object.entries(m.annotations)) {
+      const kp = checkQualifiedName(k);
+      if (kp) issue(SchemaCodes.metadata, `invalid annotation key ${JSON.stringify(k)}: ${kp}`, ["metadata", "annotations", k]);
+      total += k.length + (typeof v === "string" ? v.length : 0);
+    }
+    if (total > 256 * 1024) issue(SchemaCodes.metadata, `annotations total ${total} bytes, over the 262144-byte limit`, ["metadata", "annotations"]);
+  }
+}
