@@ -1,0 +1,369 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench:check`: meshops check vs kubeconform on the same generated repository, in one run.
+ *
+ *   1. builds meshops (npm run build) and the pinned kubeconform (scripts/setup-tools.sh, a no-op when built),
+ *   2. generates the repository (bench/check/generate.mjs: 10,000 objects in 500 files),
+ *   3. exports kubeconform schemas once with `meshops schemas export` from the shared CRDs + bundled core schemas,
+ *   4. runs every command N times (after W warm-up runs), alternating the order each repetition,
+ *      measuring wall time, CPU time and the child's peak RSS (GNU time %M, else /proc/<pid>/status VmHWM),
+ *   5. prints a table, the kubeconform/meshops time ratios and the targets, and writes out/results.json.
+ *
+ * Usage: node bench/check/run.mjs [--runs N] [--warmup N] [--seed N] [--objects N] [--per-file N]
+ *                                 [--only id,id] [--no-build] [--fail-on-targets]
+ * Env:   MESHOPS_SHARED_DIR  folder holding crds/ (default: ../shared beside the repository)
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { generate } from "./generate.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = resolve(here, "..", "..");
+const outDir = join(here, "out");
+
+// ---------------------------------------------------------------------------------------------- options
+
+function parseArgs(argv) {
+  const o = { runs: 5, warmup: 1, seed: 20240501, objects: 10000, perFile: 20, build: true, only: undefined, failOnTargets: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const num = () => {
+      const v = Number(argv[++i]);
+      if (!Number.isInteger(v) || v < 0) throw new Error(`${a} needs a non-negative integer`);
+      return v;
+    };
+    if (a === "--runs") o.runs = Math.max(1, num());
+    else if (a === "--warmup") o.warmup = num();
+    else if (a === "--seed") o.seed = num();
+    else if (a === "--objects") o.objects = num();
+    else if (a === "--per-file") o.perFile = num();
+    else if (a === "--only") o.only = argv[++i].split(",");
+    else if (a === "--no-build") o.build = false;
+    else if (a === "--fail-on-targets") o.failOnTargets = true;
+    else if (a === "-h" || a === "--help") {
+      process.stdout.write(readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(1, 16).join("\n").replace(/^ ?\*\/?/gm, "") + "\n");
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a} (see --help)`);
+  }
+  return o;
+}
+
+const opts = parseArgs(process.argv.slice(2));
+const log = (s = "") => process.stdout.write(`${s}\n`);
+
+// ---------------------------------------------------------------------------------------------- setup
+
+function sh(cmd, args, { cwd = repoRoot, quiet = false } = {}) {
+  const r = spawnSync(cmd, args, { cwd, encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
+  if (r.error) throw r.error;
+  if (!quiet && r.status !== 0) process.stderr.write(r.stdout + r.stderr);
+  return r;
+}
+
+function buildMeshops() {
+  const cli = join(repoRoot, "dist", "cli", "main.js");
+  if (!opts.build) {
+    if (!existsSync(cli)) throw new Error("dist/ is missing: run without --no-build (or npm run build)");
+    log("meshops: using the existing dist/ (--no-build)");
+    return;
+  }
+  log("meshops: npm run build");
+  const r = sh("npm", ["run", "--silent", "build"], { quiet: true });
+  if (r.status === 0) return;
+  if (!existsSync(cli)) {
+    process.stderr.write(r.stdout + r.stderr);
+    throw new Error("npm run build failed and there is no dist/ to fall back on");
+  }
+  log(`  WARNING: npm run build failed (${(r.stdout + r.stderr).trim().split("\n")[0]}); benchmarking the existing dist/`);
+}
+
+/** Runs setup-tools.sh (builds helm + kubeconform once) and evaluates its last line, `export PATH=...`. */
+function findKubeconform() {
+  log("tools: bash scripts/setup-tools.sh");
+  const r = sh("bash", ["scripts/setup-tools.sh"]);
+  if (r.status !== 0) throw new Error("scripts/setup-tools.sh failed");
+  const exportLine = r.stdout.trim().split("\n").pop() ?? "";
+  if (!exportLine.startsWith("export PATH=")) throw new Error(`setup-tools.sh: unexpected last line ${JSON.stringify(exportLine)}`);
+  const w = sh("bash", ["-c", `${exportLine}\ncommand -v kubeconform`]);
+  const bin = w.stdout.trim();
+  if (w.status !== 0 || !bin) throw new Error("kubeconform not found on the PATH setup-tools.sh printed");
+  return { bin, version: sh(bin, ["-v"]).stdout.trim() };
+}
+
+function sharedCrds() {
+  const envDir = process.env.MESHOPS_SHARED_DIR;
+  const dir = envDir ? resolve(envDir, "crds") : resolve(repoRoot, "..", "shared", "crds");
+  if (!existsSync(dir)) throw new Error(`CRD folder ${dir} not found (set MESHOPS_SHARED_DIR to the folder that holds crds/)`);
+  // relative to the repository, as the docs and tests reference it (../shared/crds); absolute if elsewhere
+  const rel = relative(repoRoot, dir);
+  return rel.startsWith("..") && !rel.startsWith("../..") ? rel : dir;
+}
+
+function dirBytes(p) {
+  let n = 0;
+  for (const e of readdirSync(p, { withFileTypes: true })) n += e.isDirectory() ? dirBytes(join(p, e.name)) : statSync(join(p, e.name)).size;
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------- measuring
+
+const gnuTime = ["/usr/bin/time", "/bin/time"].find((p) => existsSync(p) && spawnSync(p, ["-f", "%M", "true"]).status === 0);
+const timeDir = mkdtempSync(join(tmpdir(), "meshops-bench-"));
+process.on("exit", () => rmSync(timeDir, { recursive: true, force: true }));
+
+/**
+ * Runs one command; wall time from Node (spawn → exit), peak RSS and CPU time of the child from GNU time
+ * (its own fork/exec adds ~1 ms), or, without GNU time, peak RSS by polling /proc/<pid>/status VmHWM.
+ */
+function measure(cmd, args, cwd) {
+  return new Promise((resolvePromise, reject) => {
+    const timeFile = join(timeDir, "time.txt");
+    rmSync(timeFile, { force: true });
+    const argv = gnuTime ? [gnuTime, ["-f", "%M %U %S", "-o", timeFile, cmd, ...args]] : [cmd, args];
+    const stdout = [];
+    const stderr = [];
+    const t0 = process.hrtime.bigint();
+    const child = spawn(argv[0], argv[1], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+    let hwmKb = 0;
+    let poll;
+    if (!gnuTime) {
+      poll = setInterval(() => {
+        try {
+          const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
+          if (m) hwmKb = Math.max(hwmKb, Number(m[1]));
+        } catch {
+          /* exited */
+        }
+      }, 5);
+    }
+    child.stdout.on("data", (d) => stdout.push(d));
+    child.stderr.on("data", (d) => stderr.push(d));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (poll) clearInterval(poll);
+      let rssKb = hwmKb || null;
+      let cpuMs = null;
+      if (gnuTime && existsSync(timeFile)) {
+        const last = readFileSync(timeFile, "utf8").trim().split("\n").pop() ?? "";
+        const [m, u, s] = last.split(" ").map(Number);
+        if (Number.isFinite(m)) rssKb = m;
+        if (Number.isFinite(u) && Number.isFinite(s)) cpuMs = Math.round((u + s) * 1000);
+      }
+      resolvePromise({ ms, rssMb: rssKb === null ? null : rssKb / 1024, cpuMs, exit: code, stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8") });
+    });
+  });
+}
+
+/** meshops --format json → counts; the whole report is checked for parseability on every run. */
+function parseMeshops(r) {
+  try {
+    const rep = JSON.parse(r.stdout);
+    const s = rep.summary;
+    return { objects: s.objects, errors: s.errors, warnings: s.warnings, infos: s.infos, unvalidated: s.unvalidated, sample: rep.findings.slice(0, 5).map((f) => `${f.file}:${f.line} ${f.code} ${f.message}`) };
+  } catch (e) {
+    return { parseError: `${e.message}; exit ${r.exit}; stderr: ${r.stderr.slice(0, 500)}` };
+  }
+}
+
+/** kubeconform -summary text → counts ("Summary: N resources found in F files - Valid: V, Invalid: I, Errors: E, Skipped: S"). */
+function parseKubeconform(r) {
+  const m = /Summary: (\d+) resources? found in (\d+) files? - Valid: (\d+), Invalid: (\d+), Errors: (\d+), Skipped: (\d+)/.exec(r.stdout);
+  if (!m) return { parseError: `no summary line; exit ${r.exit}; stdout: ${r.stdout.slice(-500)} stderr: ${r.stderr.slice(0, 500)}` };
+  const [resources, files, valid, invalid, errors, skipped] = m.slice(1).map(Number);
+  const sample = r.stdout.split("\n").filter((l) => l && !l.startsWith("Summary:")).slice(0, 5);
+  return { resources, files, valid, invalid, errors, skipped, sample };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+};
+
+// ---------------------------------------------------------------------------------------------- main
+
+async function main() {
+  const started = new Date();
+  const loadBefore = loadavg();
+  buildMeshops();
+  const kc = findKubeconform();
+  const crds = sharedCrds();
+
+  log(`generate: ${opts.objects} objects, ${opts.perFile} per file, seed ${opts.seed}`);
+  const gen = generate({ out: join(outDir, "repo"), seed: opts.seed, objects: opts.objects, perFile: opts.perFile });
+  const repoRel = relative(repoRoot, gen.dir);
+
+  const schemaDir = join(outDir, "schemas");
+  rmSync(schemaDir, { recursive: true, force: true });
+  const meshopsBin = join(repoRoot, "bin", "meshops.js");
+  const exp = sh(process.execPath, [meshopsBin, "schemas", "export", relative(repoRoot, schemaDir), "--crds", crds, "--format", "kubeconform"]);
+  if (exp.status !== 0) throw new Error("meshops schemas export failed");
+  const flag = /-schema-location '([^']+)'/.exec(exp.stdout);
+  if (!flag) throw new Error(`meshops schemas export printed no -schema-location: ${exp.stdout}`);
+  const schemaLocation = flag[1];
+  log(`schemas: ${exp.stdout.split("\n")[0]}`);
+
+  // kubeconform runs in the generated repo with relative file names (shorter argv)
+  const files = gen.files;
+  const kcArgs = ["-strict", "-summary", "-schema-location", schemaLocation];
+  const node = process.execPath;
+  const mc = (...extra) => [meshopsBin, "check", repoRel, "--crds", crds, ...extra];
+  const tools = [
+    { id: "meshops-schema", side: "meshops", label: "meshops check --schema-only (CEL)", cmd: node, args: mc("--schema-only", "--format", "json"), cwd: repoRoot },
+    { id: "meshops-nocel", side: "meshops", label: "meshops check --schema-only --no-cel", cmd: node, args: mc("--schema-only", "--no-cel", "--format", "json"), cwd: repoRoot },
+    { id: "meshops-full", side: "meshops", label: "meshops check (full)", cmd: node, args: mc("--format", "json"), cwd: repoRoot },
+    { id: "kubeconform", side: "kubeconform", label: "kubeconform -strict (-n 4, default)", cmd: kc.bin, args: [...kcArgs, ...files], cwd: gen.dir },
+    { id: "kubeconform-n2", side: "kubeconform", label: "kubeconform -strict -n 2", cmd: kc.bin, args: [...kcArgs, "-n", "2", ...files], cwd: gen.dir },
+  ].filter((t) => !opts.only || opts.only.includes(t.id));
+  if (tools.length === 0) throw new Error(`--only matched nothing (ids: meshops-schema, meshops-nocel, meshops-full, kubeconform, kubeconform-n2)`);
+
+  log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}, ${kc.version.startsWith("v") ? `kubeconform ${kc.version}` : kc.version}`);
+  log(`peak RSS via ${gnuTime ? `${gnuTime} -f %M` : "/proc/<pid>/status VmHWM polling (GNU time not found)"}; load average before: ${loadBefore.map((x) => x.toFixed(2)).join(" ")}`);
+  if (loadBefore[0] > cpus().length) log(`  WARNING: the machine is busy (1-min load ${loadBefore[0].toFixed(2)} > ${cpus().length} cores): wall times will be noisy; CPU times are more robust`);
+  log(`runs: ${opts.warmup} warm-up + ${opts.runs} measured per command, order alternating each repetition\n`);
+
+  const results = new Map(tools.map((t) => [t.id, { ...t, runs: [], counts: [] }]));
+  const total = opts.warmup + opts.runs;
+  for (let rep = 0; rep < total; rep++) {
+    const warm = rep < opts.warmup;
+    const order = rep % 2 === 0 ? tools : [...tools].reverse();
+    const line = [];
+    for (const t of order) {
+      const r = await measure(t.cmd, t.args, t.cwd);
+      const counts = t.side === "meshops" ? parseMeshops(r) : parseKubeconform(r);
+      const res = results.get(t.id);
+      if (!warm) {
+        res.runs.push({ ms: Math.round(r.ms), cpuMs: r.cpuMs, rssMb: r.rssMb === null ? null : Math.round(r.rssMb * 10) / 10, exit: r.exit });
+        res.counts.push(counts);
+      }
+      line.push(`${t.id} ${Math.round(r.ms)}ms`);
+    }
+    log(`${warm ? "warm-up" : `run ${rep - opts.warmup + 1}/${opts.runs}`}: ${line.join(", ")}`);
+  }
+  const loadAfter = loadavg();
+
+  // ---------------------------------------------------------------------------- summarise
+  const rows = [...results.values()].map((r) => {
+    const ms = r.runs.map((x) => x.ms);
+    const cpu = r.runs.map((x) => x.cpuMs).filter((x) => x !== null);
+    const rss = r.runs.map((x) => x.rssMb).filter((x) => x !== null);
+    const c = r.counts.at(-1) ?? {};
+    const findings =
+      c.parseError !== undefined
+        ? `unparsed output`
+        : r.side === "meshops"
+          ? `${c.objects} objects, ${c.errors} errors, ${c.warnings} warnings`
+          : `${c.resources} resources, ${c.valid} valid, ${c.invalid} invalid, ${c.errors} errors, ${c.skipped} skipped`;
+    return {
+      id: r.id,
+      side: r.side,
+      label: r.label,
+      command: [r.cmd === node ? "node" : r.cmd, ...r.args.slice(0, r.side === "kubeconform" ? r.args.length - files.length : undefined), ...(r.side === "kubeconform" ? [`<${files.length} files>`] : [])].join(" "),
+      medianMs: median(ms),
+      minMs: Math.min(...ms),
+      maxMs: Math.max(...ms),
+      medianCpuMs: cpu.length ? median(cpu) : null,
+      peakRssMb: rss.length ? Math.max(...rss) : null,
+      medianRssMb: rss.length ? median(rss) : null,
+      exitCodes: [...new Set(r.runs.map((x) => x.exit))],
+      counts: c,
+      findings,
+      runs: r.runs,
+    };
+  });
+  const byId = Object.fromEntries(rows.map((r) => [r.id, r]));
+
+  const pad = (s, n, right = false) => (right ? String(s).padStart(n) : String(s).padEnd(n));
+  const f0 = (x) => (x === null || x === undefined ? "-" : Math.round(x).toString());
+  const f1 = (x) => (x === null || x === undefined ? "-" : x.toFixed(1));
+  log(`\nResults: ${gen.objects} objects in ${gen.files.length} files (${(dirBytes(join(gen.dir, "manifests")) / 2 ** 20).toFixed(1)} MiB of YAML), ${opts.runs} runs each\n`);
+  const head = `${pad("tool", 40)} ${pad("median ms", 10, true)} ${pad("min ms", 8, true)} ${pad("CPU ms", 8, true)} ${pad("peak RSS MB", 12, true)}  findings / invalid`;
+  log(head);
+  log("-".repeat(head.length + 30));
+  for (const r of rows) log(`${pad(r.label, 40)} ${pad(f0(r.medianMs), 10, true)} ${pad(f0(r.minMs), 8, true)} ${pad(f0(r.medianCpuMs), 8, true)} ${pad(f1(r.peakRssMb), 12, true)}  ${r.findings}`);
+  log("(median/min: wall time over the measured runs; CPU ms: median user+sys of the child; peak RSS: max over runs)");
+  if (byId["meshops-full"]) log("note: `meshops check` (full) currently runs the same pipeline as --schema-only: semantic analyzers are a later issue.");
+
+  // ratios: kubeconform time / meshops time (> 1: meshops faster)
+  const kcs = rows.filter((r) => r.side === "kubeconform");
+  const ms = rows.filter((r) => r.side === "meshops");
+  const ratios = [];
+  if (kcs.length && ms.length) {
+    log(`\nRatios kubeconform median / meshops median (> 1 means meshops is faster):\n`);
+    log(`${pad("", 40)} ${kcs.map((k) => pad(k.id, 16, true)).join(" ")}`);
+    for (const m of ms) {
+      const cells = kcs.map((k) => {
+        const ratio = k.medianMs / m.medianMs;
+        ratios.push({ meshops: m.id, kubeconform: k.id, ratio: Math.round(ratio * 1000) / 1000, cpuRatio: m.medianCpuMs && k.medianCpuMs ? Math.round((k.medianCpuMs / m.medianCpuMs) * 1000) / 1000 : null });
+        return pad(`${ratio.toFixed(2)}×`, 16, true);
+      });
+      log(`${pad(m.label, 40)} ${cells.join(" ")}`);
+    }
+  }
+
+  // equivalence: both tools saw the same objects, and all of them are valid
+  const problems = [];
+  for (const r of rows) {
+    for (const c of results.get(r.id).counts) {
+      if (c.parseError) problems.push(`${r.id}: ${c.parseError}`);
+      else if (r.side === "meshops") {
+        if (c.objects !== gen.objects) problems.push(`${r.id}: summary.objects ${c.objects} ≠ ${gen.objects}`);
+        if (c.errors !== 0) problems.push(`${r.id}: ${c.errors} error(s), e.g. ${c.sample.join(" | ")}`);
+      } else {
+        if (c.valid !== gen.objects || c.resources !== gen.objects) problems.push(`${r.id}: Valid ${c.valid} / found ${c.resources} ≠ ${gen.objects}`);
+        if (c.invalid || c.errors) problems.push(`${r.id}: ${c.invalid} invalid, ${c.errors} errors, e.g. ${c.sample.join(" | ")}`);
+      }
+    }
+  }
+  const uniqueProblems = [...new Set(problems)];
+  log(`\nEquivalence: ${uniqueProblems.length === 0 ? `OK: every run of every tool saw ${gen.objects} objects and reported 0 errors / 0 invalid` : "FAILED"}`);
+  for (const p of uniqueProblems.slice(0, 10)) log(`  - ${p}`);
+
+  // targets
+  const bestKc = kcs.length ? kcs.reduce((a, b) => (a.medianMs <= b.medianMs ? a : b)) : undefined;
+  const targets = [];
+  const target = (name, ok, detail) => {
+    targets.push({ name, pass: ok, detail });
+  };
+  if (bestKc && byId["meshops-schema"])
+    target("meshops schema validation (with CEL) at least as fast as kubeconform", byId["meshops-schema"].medianMs <= bestKc.medianMs, `${f0(byId["meshops-schema"].medianMs)} ms vs ${f0(bestKc.medianMs)} ms (${bestKc.id}, the faster kubeconform)`);
+  if (bestKc && byId["meshops-nocel"])
+    target("meshops structural validation (--no-cel, like-for-like) at least as fast as kubeconform", byId["meshops-nocel"].medianMs <= bestKc.medianMs, `${f0(byId["meshops-nocel"].medianMs)} ms vs ${f0(bestKc.medianMs)} ms (${bestKc.id})`);
+  if (byId["meshops-full"]) {
+    target(`full check of ${gen.objects} objects under 2 s`, byId["meshops-full"].medianMs < 2000, `median ${f0(byId["meshops-full"].medianMs)} ms (min ${f0(byId["meshops-full"].minMs)} ms)`);
+    target(`full check of ${gen.objects} objects under 500 MB`, byId["meshops-full"].peakRssMb !== null && byId["meshops-full"].peakRssMb < 500, `peak RSS ${f1(byId["meshops-full"].peakRssMb)} MB`);
+  }
+  log(`\nTargets:`);
+  for (const t of targets) log(`  ${t.pass ? "PASS" : "FAIL"}  ${t.name}: ${t.detail}`);
+  log(`\nload average after: ${loadAfter.map((x) => x.toFixed(2)).join(" ")}`);
+
+  const commit = sh("git", ["rev-parse", "--short", "HEAD"], { quiet: true }).stdout.trim();
+  const dirty = sh("git", ["status", "--porcelain", "--", "src"], { quiet: true }).stdout.trim() !== "";
+  const json = {
+    started: started.toISOString(),
+    finished: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10, node: process.version, loadBefore, loadAfter, rssMethod: gnuTime ? `${gnuTime} -f %M` : "/proc/<pid>/status VmHWM polling" },
+    meshops: { commit, srcDirty: dirty },
+    kubeconform: { bin: kc.bin, version: kc.version, schemaLocation },
+    options: { runs: opts.runs, warmup: opts.warmup, seed: opts.seed },
+    repo: { dir: relative(repoRoot, gen.dir), files: gen.files.length, objects: gen.objects, yamlBytes: dirBytes(join(gen.dir, "manifests")), kinds: gen.kinds },
+    tools: rows.map(({ counts, ...r }) => ({ ...r, counts: { ...counts, sample: undefined } })),
+    ratios,
+    equivalence: { ok: uniqueProblems.length === 0, problems: uniqueProblems },
+    targets,
+  };
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, "results.json"), `${JSON.stringify(json, null, 2)}\n`);
+  log(`wrote ${relative(repoRoot, join(outDir, "results.json"))}`);
+  if (uniqueProblems.length) process.exitCode = 1;
+  else if (opts.failOnTargets && targets.some((t) => !t.pass)) process.exitCode = 1;
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench:check: ${e.message}\n`);
+  process.exitCode = 2;
+});
