@@ -40,7 +40,7 @@ function parseArgs(argv) {
     else if (a === "--seed") o.seed = num();
     else if (a === "--objects") o.objects = num();
     else if (a === "--per-file") o.perFile = num();
-    else if (a === "--only") o.only = argv[++i].split(",");
+    else if (a === "--only") o.only = (argv[++i] ?? "").split(",");
     else if (a === "--no-build") o.build = false;
     else if (a === "--fail-on-targets") o.failOnTargets = true;
     else if (a === "-h" || a === "--help") {
@@ -216,10 +216,11 @@ async function main() {
     { id: "meshops-schema", side: "meshops", label: "meshops check --schema-only (CEL)", cmd: node, args: mc("--schema-only", "--format", "json"), cwd: repoRoot },
     { id: "meshops-nocel", side: "meshops", label: "meshops check --schema-only --no-cel", cmd: node, args: mc("--schema-only", "--no-cel", "--format", "json"), cwd: repoRoot },
     { id: "meshops-full", side: "meshops", label: "meshops check (full)", cmd: node, args: mc("--format", "json"), cwd: repoRoot },
+    { id: "meshops-startup", side: "baseline", label: "meshops --version (startup only)", cmd: node, args: [meshopsBin, "--version"], cwd: repoRoot },
     { id: "kubeconform", side: "kubeconform", label: "kubeconform -strict (-n 4, default)", cmd: kc.bin, args: [...kcArgs, ...files], cwd: gen.dir },
     { id: "kubeconform-n2", side: "kubeconform", label: "kubeconform -strict -n 2", cmd: kc.bin, args: [...kcArgs, "-n", "2", ...files], cwd: gen.dir },
   ].filter((t) => !opts.only || opts.only.includes(t.id));
-  if (tools.length === 0) throw new Error(`--only matched nothing (ids: meshops-schema, meshops-nocel, meshops-full, kubeconform, kubeconform-n2)`);
+  if (tools.length === 0) throw new Error(`--only matched nothing (ids: meshops-schema, meshops-nocel, meshops-full, meshops-startup, kubeconform, kubeconform-n2)`);
 
   log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}, ${kc.version.startsWith("v") ? `kubeconform ${kc.version}` : kc.version}`);
   log(`peak RSS via ${gnuTime ? `${gnuTime} -f %M` : "/proc/<pid>/status VmHWM polling (GNU time not found)"}; load average before: ${loadBefore.map((x) => x.toFixed(2)).join(" ")}`);
@@ -234,7 +235,7 @@ async function main() {
     const line = [];
     for (const t of order) {
       const r = await measure(t.cmd, t.args, t.cwd);
-      const counts = t.side === "meshops" ? parseMeshops(r) : parseKubeconform(r);
+      const counts = t.side === "meshops" ? parseMeshops(r) : t.side === "kubeconform" ? parseKubeconform(r) : { exit: r.exit };
       const res = results.get(t.id);
       if (!warm) {
         res.runs.push({ ms: Math.round(r.ms), cpuMs: r.cpuMs, rssMb: r.rssMb === null ? null : Math.round(r.rssMb * 10) / 10, exit: r.exit });
@@ -255,7 +256,9 @@ async function main() {
     const findings =
       c.parseError !== undefined
         ? `unparsed output`
-        : r.side === "meshops"
+        : r.side === "baseline"
+          ? "(module loading floor of every meshops run)"
+          : r.side === "meshops"
           ? `${c.objects} objects, ${c.errors} errors, ${c.warnings} warnings`
           : `${c.resources} resources, ${c.valid} valid, ${c.invalid} invalid, ${c.errors} errors, ${c.skipped} skipped`;
     return {
@@ -310,7 +313,9 @@ async function main() {
   for (const r of rows) {
     for (const c of results.get(r.id).counts) {
       if (c.parseError) problems.push(`${r.id}: ${c.parseError}`);
-      else if (r.side === "meshops") {
+      else if (r.side === "baseline") {
+        if (c.exit !== 0) problems.push(`${r.id}: exit ${c.exit}`);
+      } else if (r.side === "meshops") {
         if (c.objects !== gen.objects) problems.push(`${r.id}: summary.objects ${c.objects} ≠ ${gen.objects}`);
         if (c.errors !== 0) problems.push(`${r.id}: ${c.errors} error(s), e.g. ${c.sample.join(" | ")}`);
       } else {
