@@ -24,6 +24,10 @@ function qualifiedName(e: Expr | undefined): string | undefined {
   }
 }
 
+// Macros of cel-go's TwoVarComprehensions extension; @bufbuild/cel's parser does not
+// expand them (and its planner has no second iteration variable).
+const TWO_VAR_MACROS = new Set(["all", "exists", "exists_one", "existsOne", "transformList", "transformMap", "transformMapEntry"]);
+
 function isOperator(name: string): boolean {
   return /^[_!@-]/.test(name);
 }
@@ -143,6 +147,11 @@ export function checkExpr(env: CelEnv, parsed: ParsedExpr, declared: ReadonlySet
         if (isOperator(fn)) {
           visit(target, scope);
           for (const a of args) visit(a, scope);
+          return;
+        }
+        if (target !== undefined && TWO_VAR_MACROS.has(fn) && args[0]?.exprKind.case === "identExpr" && args[1]?.exprKind.case === "identExpr" && args.length >= 3) {
+          fail(e, `two-variable comprehension '${fn}' (Kubernetes 1.32+) is not supported by this evaluator`);
+          visit(target, scope);
           return;
         }
         const qn = qualifiedName(target);

@@ -69,6 +69,15 @@ describe("compileCelRule", () => {
     });
   });
 
+  it("explains unsupported syntax", () => {
+    expect(compileCelRule({ rule: "self.?a.orValue(1) == 1" })).toEqual({
+      error: expect.stringContaining("optional field selection `.?` / `[?` is not supported"),
+    });
+    expect(compileCelRule({ rule: "{'a': 1}.all(k, v, v > 0)" })).toEqual({
+      error: "compilation failed: ERROR: <input>:1:9: two-variable comprehension 'all' (Kubernetes 1.32+) is not supported by this evaluator",
+    });
+  });
+
   it("rejects a messageExpression that does not compile", () => {
     expect(compileCelRule({ rule: "true", messageExpression: "nope +" })).toEqual({
       error: expect.stringContaining("messageExpression compilation failed"),

@@ -49,7 +49,8 @@ function compileExpression(source: string): CompiledExpression | { error: string
     const { errors, usesOldSelf } = checkExpr(k8sCelEnv, parsed, DECLARED_IDENTS);
     result = errors.length > 0 ? { error: errors.join("\n") } : { program: plan(k8sCelEnv, parsed), usesOldSelf };
   } catch (e) {
-    result = { error: `ERROR: ${(e as Error).message}` };
+    const hint = /\.\?|\[\?/.test(source) ? " (optional field selection `.?` / `[?` is not supported)" : "";
+    result = { error: `ERROR: ${(e as Error).message}${hint}` };
   }
   return remember(expressionCache, source, result);
 }
