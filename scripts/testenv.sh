@@ -1,0 +1,629 @@
+#!/usr/bin/env bash
+# A real Kubernetes API for meshops' tests and for developers: one etcd and two
+# kube-apiservers (kubeconfig contexts "staging" and "production") on loopback ports,
+# with the CRDs from ../shared/crds installed. No mocks: the binaries are the upstream
+# ones, built with Go through the module proxy and cached outside the repository.
+#
+# Usage:
+#   scripts/testenv.sh build [-f|--force]   build/cache kube-apiserver and etcd (pinned below)
+#   scripts/testenv.sh up    [--dir DIR]    start everything (builds first if needed); idempotent
+#   scripts/testenv.sh down  [--dir DIR]    stop everything started in DIR and remove DIR
+#   scripts/testenv.sh status [--dir DIR]   exit 0 if the environment in DIR is up and healthy
+#
+# stdout (and nothing else goes there):
+#   build:  kube-apiserver <version> <path> / etcd <version> <path>
+#   up:     the contents of DIR/env, then `export KUBECONFIG=DIR/kubeconfig` as the LAST line,
+#           so a caller can do:   eval "$(scripts/testenv.sh up | tail -1)"
+# Progress and errors go to stderr; server logs go to DIR/logs.
+#
+# Kubeconfig contexts (all in DIR/kubeconfig):
+#   staging, production   user "admin" (group system:masters)
+#   staging-limited       user "limited" (no RBAC bindings: everything is 403 Forbidden)
+#
+# Environment:
+#   MESHOPS_TOOLS_DIR    binary cache root (default: $HOME/.cache/meshops/tools); binaries in <root>/bin
+#   MESHOPS_TESTENV_DIR  default DIR (default: /tmp/meshops-testenv)
+#   MESHOPS_SHARED_DIR   shared folder holding crds/ (default: <repo>/../shared)
+#   MESHOPS_TESTENV_TIMEOUT  seconds to wait for readiness (default: 120)
+set -euo pipefail
+
+# --- pinned versions (bump here and in tools/testenv/**/go.mod; the stamp makes the next run rebuild) ---
+KUBE_VERSION="v1.34.4"        # k8s.io/kubernetes in tools/testenv/go.mod
+ETCD_VERSION="v3.6.16"        # go.etcd.io/etcd/server/v3 in tools/testenv/etcd/go.mod
+# ---------------------------------------------------------------------------------------------------------
+
+log() { printf 'testenv: %s\n' "$*" >&2; }
+die() { printf 'testenv: error: %s\n' "$*" >&2; exit 1; }
+
+REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+MOD_DIR="$REPO_DIR/tools/testenv"
+
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' >&2; }
+
+# ------------------------------------------------------------------ build ----------
+
+tools_dir() {
+  if [[ -z "${MESHOPS_TOOLS_DIR:-}" ]]; then
+    [[ -n "${HOME:-}" ]] || die "neither MESHOPS_TOOLS_DIR nor HOME is set; cannot choose a cache directory"
+  fi
+  TOOLS_DIR="${MESHOPS_TOOLS_DIR:-$HOME/.cache/meshops/tools}"
+  mkdir -p "$TOOLS_DIR/bin" || die "cannot create $TOOLS_DIR/bin"
+  TOOLS_DIR="$(cd "$TOOLS_DIR" && pwd -P)"
+  BIN_DIR="$TOOLS_DIR/bin"
+}
+
+# The stamp records the pinned version and a hash of the build module's go.mod/go.sum,
+# so a change of either (a bumped dependency, a new replace) triggers a rebuild.
+stamp_of() {  # stamp_of VERSION MODULE_DIR
+  local sum
+  sum="$(cat "$2/go.mod" "$2/go.sum" | sha256sum | cut -c1-16)"
+  printf '%s %s' "$1" "$sum"
+}
+
+FORCE=0
+up_to_date() {  # up_to_date NAME STAMP
+  local stamp="$BIN_DIR/.$1.version"
+  [[ "$FORCE" == 0 && -x "$BIN_DIR/$1" && -f "$stamp" && "$(<"$stamp")" == "$2" ]]
+}
+
+GO=""
+find_go() {
+  [[ -n "$GO" ]] && return 0
+  GO="$(command -v go || true)"
+  if [[ -z "$GO" && -x /usr/local/go/bin/go ]]; then GO=/usr/local/go/bin/go; fi
+  [[ -n "$GO" ]] || die "'go' was not found on PATH (nor at /usr/local/go/bin/go). Install Go >= 1.26 and re-run; it is needed to build kube-apiserver and etcd."
+  log "using $("$GO" version) ($GO)"
+}
+
+# go_build NAME MODULE_DIR PKG STAMP LDFLAGS: build PKG from the module in MODULE_DIR.
+# The binary is written next to its final name and moved into place, so a running
+# server or an interrupted build never sees a half-written file.
+go_build() {
+  local name="$1" dir="$2" pkg="$3" stamp="$4" ldflags="$5" start end
+  log "building $name (${stamp%% *}) from $pkg into $BIN_DIR; the first build takes several minutes ..."
+  start=$(date +%s)
+  rm -f "$BIN_DIR/.$name.version" "$BIN_DIR/.$name.tmp"
+  (cd "$dir" && GOWORK=off GOFLAGS=-mod=readonly CGO_ENABLED=0 GO111MODULE=on \
+    "$GO" build -trimpath -ldflags "-s -w $ldflags" -o "$BIN_DIR/.$name.tmp" "$pkg") >&2 \
+    || { rm -f "$BIN_DIR/.$name.tmp"; die "go build $pkg failed (see above)"; }
+  mv -f "$BIN_DIR/.$name.tmp" "$BIN_DIR/$name"
+  printf '%s\n' "$stamp" > "$BIN_DIR/.$name.version"
+  end=$(date +%s)
+  log "built $name in $((end - start))s"
+}
+
+# The module's publication time from the proxy: a reproducible build date.
+module_time() {  # module_time MODULE_DIR MODULE
+  (cd "$1" && GOWORK=off "$GO" mod download -json "$2" 2>/dev/null) \
+    | sed -n 's/^[[:space:]]*"Info": "\(.*\)",\{0,1\}$/\1/p' | head -1 \
+    | xargs -r sed -n 's/.*"Time":"\([^"]*\)".*/\1/p' || true
+}
+
+# What kubernetes' hack/lib/version.sh stamps into both version packages, so that
+# /version (and `kubectl version`) report the pinned release instead of v0.0.0-master.
+kube_ldflags() {
+  local v="$KUBE_VERSION" major minor date flags="" pkg
+  [[ "$v" =~ ^v([0-9]+)\.([0-9]+)\. ]] || die "KUBE_VERSION=$v is not vMAJOR.MINOR.PATCH"
+  major="${BASH_REMATCH[1]}"; minor="${BASH_REMATCH[2]}"
+  date="$(module_time "$MOD_DIR" "k8s.io/kubernetes")"
+  [[ -n "$date" ]] || date="1970-01-01T00:00:00Z"
+  date="$(date -u -d "$date" +%Y-%m-%dT%H:%M:%SZ)"
+  for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+    flags+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+    flags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date"
+  done
+  printf '%s' "$flags"
+}
+
+# The go.mod files must agree with the pins above, or the stamp would lie.
+check_pins() {
+  grep -Eq "^require k8s.io/kubernetes $KUBE_VERSION\$|^[[:space:]]+k8s.io/kubernetes $KUBE_VERSION\$" "$MOD_DIR/go.mod" \
+    || die "tools/testenv/go.mod does not require k8s.io/kubernetes $KUBE_VERSION (KUBE_VERSION in $0)"
+  grep -Eq "^require go.etcd.io/etcd/server/v3 $ETCD_VERSION\$|^[[:space:]]+go.etcd.io/etcd/server/v3 $ETCD_VERSION\$" "$MOD_DIR/etcd/go.mod" \
+    || die "tools/testenv/etcd/go.mod does not require go.etcd.io/etcd/server/v3 $ETCD_VERSION (ETCD_VERSION in $0)"
+}
+
+KUBE_STAMP="" ETCD_STAMP=""
+compute_stamps() {
+  check_pins
+  KUBE_STAMP="$(stamp_of "$KUBE_VERSION" "$MOD_DIR")"
+  ETCD_STAMP="$(stamp_of "$ETCD_VERSION" "$MOD_DIR/etcd")"
+}
+
+binaries_ready() { up_to_date kube-apiserver "$KUBE_STAMP" && up_to_date etcd "$ETCD_STAMP"; }
+
+ensure_binaries() {
+  tools_dir
+  compute_stamps
+  if ! binaries_ready; then
+    # Serialise concurrent runs (parallel test jobs, setup-tools.sh) on one cache dir.
+    if command -v flock >/dev/null 2>&1; then
+      exec 9>"$TOOLS_DIR/.lock"
+      flock 9
+    fi
+    find_go
+    if ! up_to_date etcd "$ETCD_STAMP"; then
+      go_build etcd "$MOD_DIR/etcd" go.etcd.io/etcd/server/v3 "$ETCD_STAMP" \
+        "-X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION"
+    fi
+    if ! up_to_date kube-apiserver "$KUBE_STAMP"; then
+      go_build kube-apiserver "$MOD_DIR" k8s.io/kubernetes/cmd/kube-apiserver "$KUBE_STAMP" "$(kube_ldflags)"
+    fi
+    if command -v flock >/dev/null 2>&1; then exec 9>&-; fi
+  fi
+  KUBE_APISERVER="$BIN_DIR/kube-apiserver"
+  ETCD="$BIN_DIR/etcd"
+}
+
+cmd_build() {
+  for arg in "$@"; do
+    case "$arg" in
+      -f|--force) FORCE=1 ;;
+      -h|--help) usage; exit 0 ;;
+      *) die "build: unknown argument: $arg (try --help)" ;;
+    esac
+  done
+  ensure_binaries
+  printf 'kube-apiserver %s %s\n' "$KUBE_VERSION" "$KUBE_APISERVER"
+  printf 'etcd %s %s\n' "$ETCD_VERSION" "$ETCD"
+}
+
+# ------------------------------------------------------------------ up/down --------
+
+TIMEOUT="${MESHOPS_TESTENV_TIMEOUT:-120}"
+MARKER=".meshops-testenv"          # in DIR: proves DIR is ours before `down` removes it
+SERVERS=(etcd staging production)  # started in this order, stopped in reverse
+SERVICE_CIDR="10.96.0.0/16"
+
+parse_dir_args() {
+  DIR="${MESHOPS_TESTENV_DIR:-/tmp/meshops-testenv}"
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --dir) [[ $# -ge 2 && -n "$2" ]] || die "--dir needs a value"; DIR="$2"; shift 2 ;;
+      --dir=*) DIR="${1#--dir=}"; [[ -n "$DIR" ]] || die "--dir needs a value"; shift ;;
+      -h|--help) usage; exit 0 ;;
+      *) die "unknown argument: $1 (try --help)" ;;
+    esac
+  done
+  mkdir -p "$(dirname "$DIR")"
+  DIR="$(cd "$(dirname "$DIR")" && pwd -P)/$(basename "$DIR")"
+  case "$DIR" in
+    /|/tmp|/var/tmp|/root|/home|/work|"${HOME:-/}"|"$REPO_DIR"|"$REPO_DIR"/*)
+      die "refusing to use $DIR as the test environment directory" ;;
+  esac
+}
+
+# One lock per DIR (next to it, since `down` removes DIR) so that concurrent up/down on
+# the same DIR do not interleave.
+lock_dir() {
+  if command -v flock >/dev/null 2>&1; then
+    exec 8>"$DIR.lock"
+    flock 8
+  fi
+}
+
+is_zombie() { [[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" == "Z" ]]; }
+
+# The pid of a server we started, if that process is still alive and is still ours: its
+# command line must mention DIR (pids are reused).
+live_pid() {  # live_pid NAME
+  local f="$DIR/run/$1.pid" pid
+  [[ -f "$f" ]] || return 1
+  pid="$(<"$f")"
+  [[ "$pid" =~ ^[0-9]+$ && -r "/proc/$pid/cmdline" ]] || return 1
+  tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$DIR/" || return 1
+  ! is_zombie "$pid" || return 1
+  printf '%s' "$pid"
+}
+
+# Stop one server: SIGTERM to its process group (each server leads its own session and
+# group, started with setsid), then SIGKILL if it has not exited in time.
+stop_server() {  # stop_server NAME
+  local name="$1" pid i
+  pid="$(live_pid "$name")" || { rm -f "$DIR/run/$name.pid"; return 0; }
+  log "stopping $name (pid $pid)"
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    { kill -0 "$pid" 2>/dev/null && ! is_zombie "$pid"; } || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null && ! is_zombie "$pid"; then
+    log "$name did not stop within 10s; killing it"
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+      { kill -0 "$pid" 2>/dev/null && ! is_zombie "$pid"; } || break
+      sleep 0.1
+    done
+  fi
+  rm -f "$DIR/run/$name.pid"
+}
+
+stop_all() {
+  local i
+  for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do stop_server "${SERVERS[$i]}"; done
+}
+
+# Free loopback TCP ports, chosen by the kernel: N listeners are opened at once (so the
+# ports are distinct) and closed again. A port may still be taken before the server
+# binds it; the start_* functions notice "address already in use" and retry.
+free_ports() {  # free_ports N -> N lines
+  node -e '
+    const net = require("net"); const n = Number(process.argv[1]); const servers = [];
+    let done = 0;
+    for (let i = 0; i < n; i++) {
+      const s = net.createServer(); servers.push(s);
+      s.listen(0, "127.0.0.1", () => {
+        if (++done === n) {
+          console.log(servers.map((x) => x.address().port).join("\n"));
+          servers.forEach((x) => x.close());
+        }
+      });
+    }' "$1"
+}
+
+# Start a server in its own session/process group, detached from the caller: stdin from
+# /dev/null, output to DIR/logs/NAME.log, no inherited lock fds. In a non-interactive
+# script the background child is not a group leader, so setsid execs in place and $! is
+# the server's pid (and its process group id).
+launch() {  # launch NAME CMD...
+  local name="$1"; shift
+  : > "$DIR/logs/$name.log"
+  setsid "$@" < /dev/null >> "$DIR/logs/$name.log" 2>&1 8>&- 9>&- &
+  printf '%s\n' "$!" > "$DIR/run/$name.pid"
+}
+
+T0_MS=$(date +%s%3N)
+elapsed() { local ms=$(( $(date +%s%3N) - T0_MS )); printf '%d.%01ds' $((ms / 1000)) $((ms % 1000 / 100)); }
+
+log_tail() {  # log_tail NAME
+  log "last lines of $DIR/logs/$1.log:"
+  tail -n 25 "$DIR/logs/$1.log" | sed 's/^/    /' >&2 || true
+}
+
+# wait_ready NAME CHECK...: poll CHECK until it succeeds, the server dies or TIMEOUT passes.
+# Returns 0 ready, 1 died/timeout, 2 died because its port was taken (retry).
+wait_ready() {
+  local name="$1"; shift
+  local deadline=$((SECONDS + TIMEOUT))
+  while ((SECONDS < deadline)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    if ! live_pid "$name" >/dev/null; then
+      if grep -qi 'address already in use' "$DIR/logs/$name.log"; then return 2; fi
+      log "$name exited during start-up"; log_tail "$name"; return 1
+    fi
+    sleep 0.2
+  done
+  log "$name was not ready after ${TIMEOUT}s"; log_tail "$name"
+  return 1
+}
+
+# A CA, one serving certificate for both API servers (127.0.0.1, ::1, localhost and the
+# in-cluster names), the service-account signing key pair, and the static tokens.
+gen_pki() {
+  local pki="$DIR/pki"
+  mkdir -p "$pki"
+  (
+    cd "$pki"
+    umask 077
+    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 \
+      -keyout ca.key -out ca.crt -subj "/CN=meshops-testenv-ca" \
+      -addext "basicConstraints=critical,CA:TRUE" \
+      -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -sha256 -keyout apiserver.key -out apiserver.csr \
+      -subj "/CN=kube-apiserver" 2>/dev/null
+    {
+      echo "basicConstraints=critical,CA:FALSE"
+      echo "keyUsage=critical,digitalSignature,keyEncipherment"
+      echo "extendedKeyUsage=serverAuth"
+      echo "subjectAltName=IP:127.0.0.1,IP:::1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+    } > apiserver.ext
+    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -sha256 \
+      -days 3650 -extfile apiserver.ext -out apiserver.crt 2>/dev/null
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key 2>/dev/null
+    openssl pkey -in sa.key -pubout -out sa.pub 2>/dev/null
+    openssl rand -hex 24 | tr -d '\n' > admin.token
+    openssl rand -hex 24 | tr -d '\n' > limited.token
+    # token,user,uid,"group1,group2" -- "limited" has no groups and no RBAC bindings.
+    printf '%s,admin,meshops-testenv-admin,"system:masters"\n%s,limited,meshops-testenv-limited\n' \
+      "$(<admin.token)" "$(<limited.token)" > tokens.csv
+    chmod 644 ca.crt apiserver.crt sa.pub
+  ) || die "generating certificates with openssl failed"
+  [[ -s "$pki/admin.token" && -s "$pki/limited.token" && -s "$pki/apiserver.crt" ]] \
+    || die "generating certificates with openssl failed"
+  ADMIN_TOKEN="$(<"$pki/admin.token")"
+  LIMITED_TOKEN="$(<"$pki/limited.token")"
+}
+
+etcd_healthy() { curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
+
+start_etcd() {
+  local ports rc
+  for _ in 1 2 3; do
+    mapfile -t ports < <(free_ports 2)
+    ETCD_PORT="${ports[0]}"; ETCD_PEER_PORT="${ports[1]}"
+    rm -rf "$DIR/etcd"
+    log "starting etcd $ETCD_VERSION on 127.0.0.1:$ETCD_PORT"
+    launch etcd "$ETCD" --name testenv --data-dir "$DIR/etcd" \
+      --listen-client-urls "http://127.0.0.1:$ETCD_PORT" \
+      --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+      --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+      --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+      --initial-cluster "testenv=http://127.0.0.1:$ETCD_PEER_PORT" --initial-cluster-state new \
+      --unsafe-no-fsync --log-level warn
+    rc=0; wait_ready etcd etcd_healthy || rc=$?
+    if [[ $rc == 0 ]]; then log "etcd ready after $(elapsed)"; return 0; fi
+    [[ $rc == 2 ]] || return 1
+    log "etcd's port was taken before it could bind it; retrying with other ports"
+  done
+  return 1
+}
+
+apiserver_ready() {  # apiserver_ready PORT
+  [[ "$(curl -fsS --max-time 3 --cacert "$DIR/pki/ca.crt" -H "Authorization: Bearer $ADMIN_TOKEN" \
+    "https://127.0.0.1:$1/readyz")" == ok ]]
+}
+
+launch_apiserver() {  # launch_apiserver NAME PORT -> sets PORT_<NAME>
+  local name="$1" port="$2"
+  printf -v "PORT_$name" '%s' "$port"
+  log "starting kube-apiserver $KUBE_VERSION '$name' on https://127.0.0.1:$port (etcd prefix /registry-$name)"
+  # ServiceAccount admission is off: no kube-controller-manager runs to create the
+  # "default" service accounts it requires for every Pod. The endpoint reconciler is off:
+  # a loopback advertise address is not a valid Endpoints IP.
+  launch "$name" "$KUBE_APISERVER" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$port" \
+    --tls-cert-file="$DIR/pki/apiserver.crt" --tls-private-key-file="$DIR/pki/apiserver.key" \
+    --client-ca-file="$DIR/pki/ca.crt" \
+    --token-auth-file="$DIR/pki/tokens.csv" --anonymous-auth=false \
+    --authorization-mode=RBAC \
+    --service-account-issuer="https://kubernetes.default.svc.cluster.local" \
+    --service-account-key-file="$DIR/pki/sa.pub" \
+    --service-account-signing-key-file="$DIR/pki/sa.key" \
+    --service-cluster-ip-range="$SERVICE_CIDR" \
+    --etcd-servers="http://127.0.0.1:$ETCD_PORT" --etcd-prefix="/registry-$name" \
+    --disable-admission-plugins=ServiceAccount \
+    --endpoint-reconciler-type=none \
+    --allow-privileged=true --profiling=false \
+    --v=1
+}
+
+# Both API servers start at once and are awaited together (most of their start-up is
+# waiting on post-start hooks). One whose port was taken before it bound it is restarted
+# on another port, up to 3 times.
+start_apiservers() {
+  local -A tries=()
+  local ports name pending next port_var deadline=$((SECONDS + TIMEOUT))
+  mapfile -t ports < <(free_ports 2)
+  launch_apiserver staging "${ports[0]}"; tries[staging]=1
+  launch_apiserver production "${ports[1]}"; tries[production]=1
+  pending=(staging production)
+  while ((${#pending[@]} > 0)); do
+    next=()
+    for name in "${pending[@]}"; do
+      port_var="PORT_$name"
+      if apiserver_ready "${!port_var}" >/dev/null 2>&1; then
+        log "$name ready after $(elapsed)"
+        continue
+      fi
+      if ! live_pid "$name" >/dev/null; then
+        if grep -qi 'address already in use' "$DIR/logs/$name.log" && ((tries[$name] < 3)); then
+          log "$name's port was taken before it could bind it; retrying with another port"
+          tries[$name]=$((tries[$name] + 1))
+          launch_apiserver "$name" "$(free_ports 1)"
+        else
+          log "kube-apiserver '$name' exited during start-up"; log_tail "$name"; return 1
+        fi
+      fi
+      next+=("$name")
+    done
+    pending=("${next[@]}")
+    ((${#pending[@]} > 0)) || break
+    if ((SECONDS >= deadline)); then
+      for name in "${pending[@]}"; do log "kube-apiserver '$name' was not ready after ${TIMEOUT}s"; log_tail "$name"; done
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+write_kubeconfig() {
+  local ca
+  ca="$(base64 -w0 < "$DIR/pki/ca.crt")"
+  (
+    umask 077
+    cat > "$DIR/kubeconfig" <<KUBECONFIG_EOF
+apiVersion: v1
+kind: Config
+# Written by scripts/testenv.sh up; removed by scripts/testenv.sh down.
+clusters:
+- name: staging
+  cluster:
+    server: https://127.0.0.1:$PORT_staging
+    certificate-authority-data: $ca
+- name: production
+  cluster:
+    server: https://127.0.0.1:$PORT_production
+    certificate-authority-data: $ca
+users:
+- name: admin
+  user:
+    token: $ADMIN_TOKEN
+- name: limited
+  user:
+    token: $LIMITED_TOKEN
+contexts:
+- name: staging
+  context: {cluster: staging, user: admin, namespace: default}
+- name: production
+  context: {cluster: production, user: admin, namespace: default}
+- name: staging-limited
+  context: {cluster: staging, user: limited, namespace: default}
+- name: production-limited
+  context: {cluster: production, user: limited, namespace: default}
+current-context: staging
+KUBECONFIG_EOF
+  )
+}
+
+write_env() {
+  {
+    printf '# meshops test environment (scripts/testenv.sh); a shell can source this file\n'
+    printf 'KUBECONFIG=%q\n' "$DIR/kubeconfig"
+    printf 'MESHOPS_TESTENV_DIR=%q\n' "$DIR"
+    printf 'KUBE_VERSION=%q\n' "$KUBE_VERSION"
+    printf 'ETCD_VERSION=%q\n' "$ETCD_VERSION"
+    printf 'ETCD_URL=%q\n' "http://127.0.0.1:$ETCD_PORT"
+    printf 'ETCD_PID=%q\n' "$(<"$DIR/run/etcd.pid")"
+    printf 'STAGING_URL=%q\n' "https://127.0.0.1:$PORT_staging"
+    printf 'STAGING_PID=%q\n' "$(<"$DIR/run/staging.pid")"
+    printf 'STAGING_ETCD_PREFIX=%q\n' "/registry-staging"
+    printf 'PRODUCTION_URL=%q\n' "https://127.0.0.1:$PORT_production"
+    printf 'PRODUCTION_PID=%q\n' "$(<"$DIR/run/production.pid")"
+    printf 'PRODUCTION_ETCD_PREFIX=%q\n' "/registry-production"
+    printf 'CA_FILE=%q\n' "$DIR/pki/ca.crt"
+    printf 'ADMIN_TOKEN_FILE=%q\n' "$DIR/pki/admin.token"
+    printf 'LIMITED_TOKEN_FILE=%q\n' "$DIR/pki/limited.token"
+    printf 'LOG_DIR=%q\n' "$DIR/logs"
+  } > "$DIR/env.tmp"
+  mv -f "$DIR/env.tmp" "$DIR/env"
+}
+
+shared_dir() {
+  local d="${MESHOPS_SHARED_DIR:-$REPO_DIR/../shared}"
+  [[ -d "$d/crds" ]] || die "CRD folder $d/crds not found (set MESHOPS_SHARED_DIR to the folder that holds crds/)"
+  CRD_DIR="$(cd "$d/crds" && pwd -P)"
+}
+
+install_crds() {  # install_crds CONTEXT
+  local ctx="$1" k=(kubectl --kubeconfig "$DIR/kubeconfig" --context "$1")
+  log "installing the CRDs from $CRD_DIR into $ctx"
+  "${k[@]}" apply --server-side --field-manager=meshops-testenv -R -f "$CRD_DIR" \
+    >> "$DIR/logs/crds-$ctx.log" 2>&1 \
+    || { log "kubectl apply of the CRDs into $ctx failed"; log_tail "crds-$ctx"; return 1; }
+  log "CRDs applied to $ctx after $(elapsed); waiting until they are Established"
+  "${k[@]}" wait --for condition=established crd --all --timeout="${TIMEOUT}s" \
+    >> "$DIR/logs/crds-$ctx.log" 2>&1 \
+    || { log "the CRDs in $ctx did not become Established"; log_tail "crds-$ctx"; return 1; }
+  log "CRDs Established in $ctx after $(elapsed)"
+}
+
+env_value() {  # env_value KEY: read one value back from DIR/env
+  # shellcheck disable=SC1090,SC1091
+  (. "$DIR/env" && eval "printf '%s' \"\${$1:-}\"")
+}
+
+# Healthy: every recorded server is alive and ours, etcd and both API servers answer.
+healthy() {
+  [[ -f "$DIR/env" && -f "$DIR/kubeconfig" && -f "$DIR/pki/admin.token" ]] || return 1
+  local name url
+  for name in "${SERVERS[@]}"; do live_pid "$name" >/dev/null || return 1; done
+  url="$(env_value ETCD_URL)"; ETCD_PORT="${url##*:}"
+  url="$(env_value STAGING_URL)"; PORT_staging="${url##*:}"
+  url="$(env_value PRODUCTION_URL)"; PORT_production="${url##*:}"
+  ADMIN_TOKEN="$(<"$DIR/pki/admin.token")"
+  etcd_healthy && apiserver_ready "$PORT_staging" && apiserver_ready "$PORT_production"
+}
+
+print_env() {
+  cat "$DIR/env"
+  printf 'export KUBECONFIG=%q\n' "$DIR/kubeconfig"
+}
+
+# Remove what `up` creates in DIR (not DIR itself, which may be a caller's temp dir).
+clean_dir() {
+  local d="${DIR:?}"
+  rm -rf "$d/pki" "$d/etcd" "$d/run" "$d/logs" "$d/kubeconfig" "$d/env" "$d/env.tmp" "$d/${MARKER:?}"
+}
+
+need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is required but was not found on PATH${2:+ ($2)}"; }
+
+UP_OK=0
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+on_up_exit() {
+  local rc=$?
+  if [[ "$UP_OK" != 1 ]]; then
+    log "up failed; stopping what it started (logs are kept in $DIR/logs)"
+    stop_all
+  fi
+  return "$rc"
+}
+
+cmd_up() {
+  parse_dir_args "$@"
+  need openssl; need curl; need node "used to pick free ports"; need setsid
+  need kubectl "used to install the CRDs"
+  shared_dir
+  mkdir -p "$DIR"
+  lock_dir
+  if healthy; then
+    log "already up in $DIR"
+    print_env
+    return 0
+  fi
+  ensure_binaries
+  T0_MS=$(date +%s%3N)
+  # Whatever an earlier, broken run left in DIR is stopped and cleared first.
+  stop_all
+  clean_dir
+  mkdir -p "$DIR/logs" "$DIR/run"
+  : > "$DIR/$MARKER"
+  trap on_up_exit EXIT
+  trap 'exit 130' INT TERM HUP
+  gen_pki
+  start_etcd || die "etcd did not start"
+  start_apiservers || die "the kube-apiservers did not start"
+  write_kubeconfig
+  # Both clusters at once: most of the time goes to each server rebuilding its OpenAPI.
+  local p_staging p_production rc=0
+  install_crds staging & p_staging=$!
+  install_crds production & p_production=$!
+  wait "$p_staging" || rc=1
+  wait "$p_production" || rc=1
+  [[ $rc == 0 ]] || die "installing the CRDs failed"
+  write_env
+  UP_OK=1
+  trap - EXIT INT TERM HUP
+  log "up in $(elapsed): staging https://127.0.0.1:$PORT_staging," \
+    "production https://127.0.0.1:$PORT_production, etcd http://127.0.0.1:$ETCD_PORT"
+  print_env
+}
+
+cmd_down() {
+  parse_dir_args "$@"
+  if [[ ! -e "$DIR" ]]; then log "nothing to stop in $DIR"; rm -f "$DIR.lock"; return 0; fi
+  lock_dir
+  stop_all
+  if [[ -f "$DIR/$MARKER" || -z "$(ls -A "$DIR" 2>/dev/null)" ]]; then
+    rm -rf "$DIR"
+  else
+    log "$DIR has no $MARKER file; removing only what up creates"
+    clean_dir
+    rmdir "$DIR" 2>/dev/null || true
+  fi
+  rm -f "$DIR.lock"
+  log "down: stopped and removed $DIR"
+}
+
+cmd_status() {
+  parse_dir_args "$@"
+  if healthy; then print_env; else log "not up (or not healthy) in $DIR"; return 1; fi
+}
+
+# ------------------------------------------------------------------ main -----------
+
+main() {
+  [[ $# -ge 1 ]] || { usage; exit 2; }
+  local cmd="$1"; shift
+  case "$cmd" in
+    build) cmd_build "$@" ;;
+    up) cmd_up "$@" ;;
+    down) cmd_down "$@" ;;
+    status) cmd_status "$@" ;;
+    -h|--help|help) usage ;;
+    *) die "unknown command: $cmd (try --help)" ;;
+  esac
+}
+
+# On one line, so that bash has read the whole script before running it (editing the file
+# during a long build must not make the running copy read garbage).
+main "$@"; exit $?
