@@ -89,7 +89,12 @@ export function renderCodeQuality(report: CheckReport): string {
 }
 
 function xmlEscape(s: string): string {
-  return s.replace(/[<>&"']/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c] ?? c).replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F]/g, "");
+  // XML 1.0 cannot carry most control characters, even escaped: drop them
+  const printable = [...s].filter((ch) => {
+    const c = ch.charCodeAt(0);
+    return c >= 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+  });
+  return printable.join("").replace(/[<>&"']/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c] ?? c);
 }
 
 /** JUnit XML: one test suite per environment, one test case per object; errors are failures. */

@@ -143,9 +143,13 @@ export function parseManifests(text: string, file: string, opts: ParseOptions = 
   const list = Array.isArray(docs) ? docs : [docs];
   for (const doc of list) {
     if (doc.errors.length > 0) {
+      const seen = new Set<string>();
       for (const err of doc.errors) {
         const lp = err.linePos?.[0];
         const pos = lp ? { line: lp.line, column: lp.col } : at(lc, err.pos[0]);
+        // one message per position: the parser often reports a cascade at the same place
+        if (seen.has(`${pos.line}:${pos.column}`)) continue;
+        seen.add(`${pos.line}:${pos.column}`);
         const code = err.code === "DUPLICATE_KEY" ? "MSH0002" : "MSH0001";
         const what = err.code === "DUPLICATE_KEY" ? "duplicate key" : "malformed YAML";
         findings.push(inputFinding(code, file, pos, `${what}: ${firstLine(err.message)}`));

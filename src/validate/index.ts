@@ -1,7 +1,7 @@
 /** Schema validation of rendered manifests: one finding per problem, each naming the schema used. */
 import { splitApiVersion, type Manifest } from "../model/resource.js";
 import type { Finding } from "../report/finding.js";
-import { SchemaStore, loadCoreBundle, readCrdFiles, type OpenApiBundle, type SchemaEntry } from "./schema-store.js";
+import { SchemaStore, loadCoreBundle, type OpenApiBundle, type SchemaEntry } from "./schema-store.js";
 import type { Schema } from "./schema-types.js";
 import { validateObject } from "./validator.js";
 

@@ -114,7 +114,8 @@ export function validateObject(
   const derefCache = new Map<Schema, Schema>();
 
   const issue = (code: string, message: string, at: (string | number)[] = path, severity: "error" | "warning" = "error"): void => {
-    issues.push({ code, path: [...at], message: `${formatPath(at)}: ${message}`, severity });
+    // unknown-field messages already name the field, as kubectl's strict validation does
+    issues.push({ code, path: [...at], message: code === SchemaCodes.unknownField ? message : `${formatPath(at)}: ${message}`, severity });
   };
 
   const deref = (s: Schema): Schema => {
@@ -275,6 +276,13 @@ export function validateObject(
     };
     if (s.anyOf && !s.anyOf.some(trial)) issue(SchemaCodes.combinator, describeCombinator("must match at least one of", s.anyOf));
     if (s.oneOf) {
+      const exclusive = exclusiveFields(s.oneOf);
+      if (exclusive && typeof value === "object" && value !== null) {
+        // Istio's generated pattern for mutually exclusive fields: name the fields, not the schema shape
+        const present = exclusive.filter((f) => (value as Record<string, unknown>)[f] !== undefined);
+        if (present.length > 1) issue(SchemaCodes.combinator, `only one of ${exclusive.join(", ")} may be set (found ${present.join(", ")})`);
+        return;
+      }
       const n = s.oneOf.filter(trial).length;
       if (n !== 1) issue(SchemaCodes.combinator, n === 0 ? describeCombinator("must match exactly one of", s.oneOf) : describeCombinator(`matches ${n} of (must match exactly one)`, s.oneOf));
     }
@@ -326,6 +334,18 @@ export function validateObject(
   }
   checkMetadataSyntax(obj.metadata, `${apiVersion.includes("/") ? apiVersion.split("/")[0] : "v1"}/${kind}`, issue);
   return issues;
+}
+
+/** Field names when a oneOf is "none of these, or exactly one of them" (each member requires one field). */
+function exclusiveFields(oneOf: Schema[]): string[] | undefined {
+  const names: string[] = [];
+  for (const m of oneOf) {
+    const keys = Object.keys(m);
+    if (keys.length === 1 && m.required?.length === 1 && m.required[0]) names.push(m.required[0]);
+    else if (keys.length === 1 && m.not && Object.keys(m.not).length === 1 && m.not.anyOf?.every((a) => Object.keys(a).length === 1 && a.required?.length === 1)) continue;
+    else return undefined;
+  }
+  return names.length > 1 ? names : undefined;
 }
 
 function describeCombinator(lead: string, subs: Schema[]): string {

@@ -1,0 +1,111 @@
+/**
+ * Vitest global setup: one real Kubernetes test environment (etcd + two kube-apiservers,
+ * kubeconfig contexts "staging", "production", "staging-limited", "production-limited",
+ * with the CRDs from ../shared/crds installed) for the whole test run.
+ *
+ * - builds the pinned binaries first if they are not cached (`scripts/testenv.sh build`;
+ *   the first build takes several minutes, later runs are instant);
+ * - starts the environment in a fresh temporary folder (`scripts/testenv.sh up --dir`);
+ * - hands the kubeconfig path to the tests: `inject("kubeconfig")` from "vitest", and
+ *   process.env.KUBECONFIG_TESTENV (inherited by the test workers);
+ * - stops it and removes the folder in teardown (`scripts/testenv.sh down --dir`).
+ *
+ * To reuse an environment that is already running (faster edit-test loops), start one with
+ * `npm run testenv -- up` and run the tests with KUBECONFIG_TESTENV set to its kubeconfig:
+ * it is then used as is and left running.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { TestProject } from "vitest/node";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** Path of the test environment's kubeconfig (contexts staging, production, staging-limited, production-limited). */
+    kubeconfig: string;
+    /** The test environment's folder: env (URLs, pids), logs/, pki/ (CA, tokens). Empty when an external environment is reused. */
+    testenvDir: string;
+  }
+}
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const script = join(repoRoot, "scripts", "testenv.sh");
+const DIR_PREFIX = "meshops-testenv-run-";
+
+let ownedDir: string | undefined;
+
+/** Runs scripts/testenv.sh; its progress (stderr) goes to the console, its stdout is returned. */
+function testenv(args: string[]): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn("bash", [script, ...args], { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (chunk: string) => (out += chunk));
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      if (code === 0) resolvePromise(out);
+      else reject(new Error(`scripts/testenv.sh ${args.join(" ")} failed (${signal ?? `exit ${code}`}); see the log above`));
+    });
+  });
+}
+
+function downSync(dir: string): void {
+  try {
+    execFileSync("bash", [script, "down", "--dir", dir], { cwd: repoRoot, stdio: ["ignore", "ignore", "inherit"] });
+  } catch {
+    // best effort: the folder name is unique, so nothing later depends on it
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Stops environments left by earlier runs that were killed before their teardown ran. */
+function sweepStale(): void {
+  for (const name of readdirSync(tmpdir())) {
+    const m = new RegExp(`^${DIR_PREFIX}(\\d+)-`).exec(name);
+    if (m && !alive(Number(m[1]))) downSync(join(tmpdir(), name));
+  }
+}
+
+export async function setup(project: TestProject): Promise<void> {
+  const external = process.env.KUBECONFIG_TESTENV;
+  if (external) {
+    if (!existsSync(external)) throw new Error(`KUBECONFIG_TESTENV=${external} does not exist`);
+    project.provide("kubeconfig", external);
+    project.provide("testenvDir", "");
+    return;
+  }
+  sweepStale();
+  await testenv(["build"]);
+  const dir = mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${process.pid}-`));
+  ownedDir = dir;
+  // If vitest exits without running teardown (an uncaught error), still stop the servers:
+  // they run in their own sessions and would otherwise outlive the test run.
+  process.once("exit", () => {
+    if (ownedDir) downSync(ownedDir);
+  });
+  await testenv(["up", "--dir", dir]);
+  const kubeconfig = join(dir, "kubeconfig");
+  if (!existsSync(kubeconfig)) throw new Error(`scripts/testenv.sh up did not write ${kubeconfig}`);
+  process.env.KUBECONFIG_TESTENV = kubeconfig;
+  project.provide("kubeconfig", kubeconfig);
+  project.provide("testenvDir", dir);
+}
+
+export async function teardown(): Promise<void> {
+  const dir = ownedDir;
+  if (!dir) return;
+  await testenv(["down", "--dir", dir]);
+  rmSync(dir, { recursive: true, force: true });
+  ownedDir = undefined;
+}

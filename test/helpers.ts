@@ -1,0 +1,66 @@
+/** Shared helpers for integration and end-to-end tests: the built CLI, temporary git repositories. */
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+/** ../shared beside the repository (CRDs and the real-world corpus); MESHOPS_SHARED_DIR overrides. */
+export const sharedDir = process.env.MESHOPS_SHARED_DIR ?? resolve(repoRoot, "..", "shared");
+export const crdsDir = join(sharedDir, "crds");
+export const corpusDir = join(sharedDir, "corpus");
+const bin = join(repoRoot, "bin", "meshops.js");
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI as a user would (a separate node process). */
+export function meshops(args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}): CliResult {
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    cwd: opts.cwd ?? repoRoot,
+    env: { ...process.env, NO_COLOR: "1", ...opts.env },
+    encoding: "utf8",
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Writes files (path → content) under a new temporary folder and returns it. */
+export function writeTree(files: Record<string, string | Buffer>, dir = mkdtempSync(join(tmpdir(), "meshops-test-"))): string {
+  for (const [p, content] of Object.entries(files)) {
+    const abs = join(dir, p);
+    mkdirSync(dirname(abs), { recursive: true });
+    writeFileSync(abs, content);
+  }
+  return dir;
+}
+
+/** Runs git in a folder with a fixed identity. */
+export function git(dir: string, ...args: string[]): string {
+  return execFileSync("git", args, {
+    cwd: dir,
+    encoding: "utf8",
+    env: { ...process.env, GIT_AUTHOR_NAME: "Test", GIT_AUTHOR_EMAIL: "t@example.com", GIT_COMMITTER_NAME: "Test", GIT_COMMITTER_EMAIL: "t@example.com" },
+  }).trim();
+}
+
+/** A new git repository with the files committed; returns its folder. */
+export function gitRepo(files: Record<string, string>, message = "initial"): string {
+  const dir = writeTree(files);
+  git(dir, "init", "-q", "-b", "main");
+  git(dir, "add", "-A");
+  git(dir, "commit", "-q", "-m", message);
+  return dir;
+}
+
+/** Commits the given files on top of the repository's HEAD; returns the new commit id. */
+export function commit(dir: string, files: Record<string, string>, message: string): string {
+  writeTree(files, dir);
+  git(dir, "add", "-A");
+  git(dir, "commit", "-q", "-m", message);
+  return git(dir, "rev-parse", "HEAD");
+}
