@@ -268,7 +268,7 @@ free_ports() {  # free_ports N -> N lines
 launch() {  # launch NAME CMD...
   local name="$1"; shift
   : > "$DIR/logs/$name.log"
-  setsid "$@" < /dev/null >> "$DIR/logs/$name.log" 2>&1 8>&- 9>&- &
+  setsid "$@" < /dev/null >> "$DIR/logs/$name.log" 2>&1 7>&- 8>&- 9>&- &
   printf '%s\n' "$!" > "$DIR/run/$name.pid"
 }
 
@@ -541,6 +541,9 @@ UP_OK=0
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 on_up_exit() {
   local rc=$?
+  # A signal may arrive inside a command whose stderr goes to /dev/null (a readiness
+  # probe); the trap then runs with that redirection, so restore the caller's stderr.
+  exec 2>&7
   if [[ "$UP_OK" != 1 ]]; then
     log "up failed; stopping what it started (logs are kept in $DIR/logs)"
     stop_all
@@ -567,6 +570,7 @@ cmd_up() {
   clean_dir
   mkdir -p "$DIR/logs" "$DIR/run"
   : > "$DIR/$MARKER"
+  exec 7>&2
   trap on_up_exit EXIT
   trap 'exit 130' INT TERM HUP
   gen_pki
