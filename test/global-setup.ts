@@ -72,7 +72,7 @@ function alive(pid: number): boolean {
 /** Stops environments left by earlier runs that were killed before their teardown ran. */
 function sweepStale(): void {
   for (const name of readdirSync(tmpdir())) {
-    const m = new RegExp(`^${DIR_PREFIX}(\\d+)-`).exec(name);
+    const m = new RegExp(`^${DIR_PREFIX}(\\d+)-[^.]+$`).exec(name);
     if (m && !alive(Number(m[1]))) downSync(join(tmpdir(), name));
   }
 }
