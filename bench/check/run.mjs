@@ -306,6 +306,10 @@ async function main() {
       });
       log(`${pad(m.label, 40)} ${cells.join(" ")}`);
     }
+    if (ms.every((m) => m.medianCpuMs) && kcs.every((k) => k.medianCpuMs)) {
+      log(`\nThe same on CPU time (user+sys; less sensitive to other load on the machine):\n`);
+      for (const m of ms) log(`${pad(m.label, 40)} ${kcs.map((k) => pad(`${(k.medianCpuMs / m.medianCpuMs).toFixed(2)}×`, 16, true)).join(" ")}`);
+    }
   }
 
   // equivalence: both tools saw the same objects, and all of them are valid
