@@ -44,6 +44,7 @@ if (!profileFile) {
   profileFile = join(dir, readdirSync(dir).find((f) => f.endsWith(".cpuprofile")));
 }
 
+process.stdout.on("error", () => process.exit(0)); // e.g. piped into head
 const prof = JSON.parse(readFileSync(profileFile, "utf8"));
 const nodes = new Map(prof.nodes.map((n) => [n.id, n]));
 // self time per node from samples × time deltas
@@ -86,12 +87,35 @@ for (const [id, ms] of self) {
   }
 }
 
+// phases: each sample goes to the first phase (in this order) that has a frame on its stack
+const phases = [
+  ["CEL rules (x-kubernetes-validations)", (f) => f.functionName === "checkCel" || f.url.includes("/dist/validate/cel/") || f.url.includes("/@bufbuild/cel/")],
+  ["schema validation (structural)", (f) => f.functionName === "validateManifests" || f.functionName === "validateObject"],
+  ["CRD files: read + YAML parse", (f) => f.functionName === "readCrdFiles"],
+  ["repository: render (read + YAML parse)", (f) => f.functionName === "renderEnvironment"],
+  ["schema store", (f) => f.functionName === "buildSchemaStore" || f.functionName === "loadCoreBundle"],
+  ["output (report rendering)", (f) => f.url.includes("/dist/report/")],
+  ["module loading / startup", (f) => f.url.startsWith("node:internal/modules") || f.functionName === "compileSourceTextModule"],
+];
+const byPhase = new Map();
+for (const [id, ms] of self) {
+  const leaf = nodes.get(id).callFrame;
+  let phase = leaf.url === "" && leaf.functionName.startsWith("(") ? `${leaf.functionName} (not attributed)` : undefined;
+  for (let cur = id; !phase && cur !== undefined; cur = parent.get(cur)) {
+    const f = nodes.get(cur).callFrame;
+    phase = phases.find(([, test]) => test(f))?.[0];
+  }
+  phase ??= "other";
+  byPhase.set(phase, (byPhase.get(phase) ?? 0) + ms);
+}
+
 const pct = (ms) => `${((ms / totalMs) * 100).toFixed(1).padStart(5)}%`;
 const show = (title, m, n) => {
   process.stdout.write(`\n${title}\n`);
   for (const [k, ms] of [...m].sort((a, b) => b[1] - a[1]).slice(0, n)) process.stdout.write(`${String(Math.round(ms)).padStart(7)} ms ${pct(ms)}  ${k}\n`);
 };
 process.stdout.write(`profile ${relative(repoRoot, profileFile)}: ${Math.round(totalMs)} ms sampled\n`);
+show("Time by phase (GC is not attributed to a phase):", byPhase, 20);
 show("Self time by source file / package:", byFile, top);
 show("Self time by function:", byFn, top);
 show("Inclusive time of meshops (dist/) functions:", incl, top);
