@@ -30,6 +30,7 @@ set -euo pipefail
 # --- pinned versions (bump here and in tools/testenv/**/go.mod; the stamp makes the next run rebuild) ---
 KUBE_VERSION="v1.34.4"        # k8s.io/kubernetes in tools/testenv/go.mod
 ETCD_VERSION="v3.6.16"        # go.etcd.io/etcd/server/v3 in tools/testenv/etcd/go.mod
+BUILD_REV="2"                 # bump when the build flags below change, to rebuild cached binaries
 # ---------------------------------------------------------------------------------------------------------
 
 log() { printf 'testenv: %s\n' "$*" >&2; }
@@ -52,12 +53,12 @@ tools_dir() {
   BIN_DIR="$TOOLS_DIR/bin"
 }
 
-# The stamp records the pinned version and a hash of the build module's go.mod/go.sum,
-# so a change of either (a bumped dependency, a new replace) triggers a rebuild.
+# The stamp records the pinned version, a hash of the build module's go.mod/go.sum and
+# BUILD_REV, so a bumped dependency, a new replace or changed build flags trigger a rebuild.
 stamp_of() {  # stamp_of VERSION MODULE_DIR
   local sum
   sum="$(cat "$2/go.mod" "$2/go.sum" | sha256sum | cut -c1-16)"
-  printf '%s %s' "$1" "$sum"
+  printf '%s %s r%s' "$1" "$sum" "$BUILD_REV"
 }
 
 FORCE=0
@@ -110,7 +111,8 @@ kube_ldflags() {
   date="$(date -u -d "$date" +%Y-%m-%dT%H:%M:%SZ)"
   for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
     flags+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
-    flags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date"
+    # gitCommit: the module zip carries no commit id; empty beats the "$Format:%H$" default.
+    flags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date -X $pkg.gitCommit="
   done
   printf '%s' "$flags"
 }
@@ -172,7 +174,7 @@ cmd_build() {
 
 TIMEOUT="${MESHOPS_TESTENV_TIMEOUT:-120}"
 MARKER=".meshops-testenv"          # in DIR: proves DIR is ours before `down` removes it
-SERVERS=(etcd staging production)  # started in this order, stopped in reverse
+SERVERS=(etcd staging production)  # all must be alive for the environment to be healthy
 SERVICE_CIDR="10.96.0.0/16"
 
 parse_dir_args() {
@@ -216,31 +218,45 @@ live_pid() {  # live_pid NAME
   printf '%s' "$pid"
 }
 
-# Stop one server: SIGTERM to its process group (each server leads its own session and
-# group, started with setsid), then SIGKILL if it has not exited in time.
-stop_server() {  # stop_server NAME
-  local name="$1" pid i
-  pid="$(live_pid "$name")" || { rm -f "$DIR/run/$name.pid"; return 0; }
-  log "stopping $name (pid $pid)"
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+running() { kill -0 "$1" 2>/dev/null && ! is_zombie "$1"; }
+
+# Stop servers: SIGTERM to each one's process group (each server leads its own session
+# and group, started with setsid), then SIGKILL to those still running after 10s.
+stop_servers() {  # stop_servers NAME...
+  local name pid i pids=() names=()
+  for name in "$@"; do
+    if pid="$(live_pid "$name")"; then
+      log "stopping $name (pid $pid)"
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$pid"); names+=("$name")
+    fi
+    rm -f "$DIR/run/$name.pid"
+  done
   for ((i = 0; i < 100; i++)); do
-    { kill -0 "$pid" 2>/dev/null && ! is_zombie "$pid"; } || break
+    local any=0
+    for pid in "${pids[@]}"; do running "$pid" && any=1; done
+    [[ $any == 1 ]] || return 0
     sleep 0.1
   done
-  if kill -0 "$pid" 2>/dev/null && ! is_zombie "$pid"; then
-    log "$name did not stop within 10s; killing it"
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-      { kill -0 "$pid" 2>/dev/null && ! is_zombie "$pid"; } || break
-      sleep 0.1
-    done
-  fi
-  rm -f "$DIR/run/$name.pid"
+  for i in "${!pids[@]}"; do
+    pid="${pids[$i]}"
+    if running "$pid"; then
+      log "${names[$i]} did not stop within 10s; killing it"
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  for ((i = 0; i < 50; i++)); do
+    local any=0
+    for pid in "${pids[@]}"; do running "$pid" && any=1; done
+    [[ $any == 1 ]] || return 0
+    sleep 0.1
+  done
 }
 
+# The API servers first (together), then the etcd they use.
 stop_all() {
-  local i
-  for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do stop_server "${SERVERS[$i]}"; done
+  stop_servers production staging
+  stop_servers etcd
 }
 
 # Free loopback TCP ports, chosen by the kernel: N listeners are opened at once (so the
