@@ -118,7 +118,15 @@ async function renderKustomize(root: string, abs: string, result: RenderResult, 
     writeFileSync(join(wrapper, "kustomization.yaml"), `resources:\n- ${JSON.stringify(target)}\nbuildMetadata: [originAnnotations]\n`);
     const r = await run("kubectl", ["kustomize", wrapper]);
     if (r.code !== 0) {
-      const msg = r.stderr.trim().replace(/^E\d{4} [\d:.]+\s+\d+ \S+\] "command failed" err=/m, "").replaceAll(wrapper, "<wrapper>");
+      // drop klog's prefix and the wrapper's own accumulation layer: keep kustomize's message about the user's files
+      const msg = r.stderr
+        .trim()
+        .replace(/^E\d{4} [\d:.]+\s+\d+ \S+\] "command failed" err=/m, "")
+        .replace(/^"(.*)"$/s, "$1")
+        .replace(/accumulating resources: accumulation err='accumulating resources from '[^']*': '[^']*' must resolve to a file': (couldn't make target for path '[^']*': )?/, "")
+        .replace(/'?\)?$/, "")
+        .replaceAll(`${abs}/`, "")
+        .replaceAll(wrapper, "<wrapper>");
       result.findings.push(inputFinding("MSH0009", toPosix(relative(root, abs)) || ".", { line: 1, column: 1 }, `kubectl kustomize failed: ${msg}`));
       return;
     }

@@ -151,6 +151,24 @@ export function listYamlFiles(path: string): string[] {
 
 /** Reads CRD files from a file or folder (for --crds and meshops.yaml `crds:`); label paths relative to `base`. */
 export function readCrdFiles(path: string, base: string): { manifests: Manifest[]; findings: Finding[]; hashes: Map<string, string> } {
+  // CRD bundles are large (Istio's alone is 870 kB) and the same for every environment: parse once per process
+  const stamp = listYamlFiles(path)
+    .map((f) => {
+      const st = statSync(f);
+      return `${f}:${st.size}:${st.mtimeMs}`;
+    })
+    .join("|");
+  const key = `${base}\0${stamp}`;
+  const hit = crdFileCache.get(key);
+  if (hit) return hit;
+  const result = readCrdFilesUncached(path, base);
+  crdFileCache.set(key, result);
+  return result;
+}
+
+const crdFileCache = new Map<string, ReturnType<typeof readCrdFilesUncached>>();
+
+function readCrdFilesUncached(path: string, base: string): { manifests: Manifest[]; findings: Finding[]; hashes: Map<string, string> } {
   const manifests: Manifest[] = [];
   const findings: Finding[] = [];
   const hashes = new Map<string, string>();
