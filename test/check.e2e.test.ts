@@ -79,6 +79,22 @@ describe("meshops check on the bundled examples", () => {
   });
 });
 
+describe("suppressions", () => {
+  it("lists suppressed findings in JSON, marked, and does not count them", () => {
+    const dir = writeTree({
+      "meshops.yaml": 'version: 1\nenvironments:\n  s: { path: m }\npolicy:\n  suppress:\n    - { code: MSH1001, reason: "field added by our admission webhook", resource: "VirtualService/*" }\n',
+      "m/vs.yaml": vsBase("  bogus: 1\n"),
+    });
+    const { code, report } = checkJson(["--crds", crdsDir], dir);
+    expect(code).toBe(0);
+    expect(report.summary.errors).toBe(0);
+    expect(report.findings).toEqual([
+      expect.objectContaining({ code: "MSH1001", line: 14, suppressed: true, suppression: { reason: "field added by our admission webhook", by: "meshops.yaml policy.suppress" } }),
+    ]);
+    expect(meshops(["check", "--crds", crdsDir], { cwd: dir }).stdout).toMatch(/no errors, 0 warnings in 1 object across environment s; 1 suppressed/);
+  });
+});
+
 describe("schema findings point at file, line and column", () => {
   it("reports an unknown field in a Kustomize base at its line in the base file", () => {
     const dir = writeTree({

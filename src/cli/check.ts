@@ -2,7 +2,7 @@
 import { Option, type Command } from "commander";
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { renderCodeQuality, renderJson, renderJunit, renderSarif, renderText, type CheckReport } from "../report/formats.js";
+import { activeFindings, renderCodeQuality, renderJson, renderJunit, renderSarif, renderText, type CheckReport } from "../report/formats.js";
 import { openRepository, selectEnvironments } from "../source/repository.js";
 import { ExitCode } from "./errors.js";
 import { addCommonOptions, version, type Io } from "./main.js";
@@ -81,13 +81,14 @@ function renderReport(report: CheckReport, format: CheckFlags["format"], text: {
 }
 
 function renderSummaryLine(report: CheckReport): string {
-  const e = report.findings.filter((f) => f.severity === "error").length;
-  const w = report.findings.filter((f) => f.severity === "warning").length;
+  const e = activeFindings(report).filter((f) => f.severity === "error").length;
+  const w = activeFindings(report).filter((f) => f.severity === "warning").length;
   return `meshops check: ${e} error(s), ${w} warning(s) in ${report.objects.length} object(s)\n`;
 }
 
 /** 2 when any input could not be read; 1 for findings at the failure threshold; else 0. */
-export function exitFor(report: CheckReport, failOn: ("error" | "warning")[]): number {
+export function exitFor(all: CheckReport, failOn: ("error" | "warning")[]): number {
+  const report = { ...all, findings: activeFindings(all) };
   if (report.findings.some((f) => f.category === "input" && f.severity === "error")) return ExitCode.input;
   if (report.findings.some((f) => f.severity === "error")) return ExitCode.findings;
   if (failOn.includes("warning") && report.findings.some((f) => f.severity === "warning")) return ExitCode.findings;

@@ -8,6 +8,7 @@ import type { Finding } from "../report/finding.js";
 import type { CheckReport } from "../report/formats.js";
 import { renderEnvironment, type RenderResult } from "../source/render.js";
 import type { OpenRepository } from "../source/repository.js";
+import { applySuppressions } from "../policy/suppress.js";
 import { buildSchemaStore, readCrdFiles, validateManifests, type OpenApiBundle } from "../validate/index.js";
 
 export interface CheckOptions {
@@ -51,7 +52,7 @@ export async function runCheck(repo: OpenRepository, envs: Environment[], opts: 
   for (const env of envs) {
     const rendered = await renderEnvironment(repo.dir, env);
     renders.push(rendered);
-    findings.push(...rendered.findings.map((f) => ({ ...f, env: env.name })));
+    const envFindings: Finding[] = rendered.findings.map((f) => ({ ...f, env: env.name }));
     const inRepo = rendered.manifests.filter((m) => m.ref.kind === "CustomResourceDefinition");
     const pulled = readPulledBundle(env);
     const store = buildSchemaStore({
@@ -61,10 +62,12 @@ export async function runCheck(repo: OpenRepository, envs: Environment[], opts: 
     });
     if (opts.schema === false) {
       for (const m of rendered.manifests) objects.push({ env: env.name, file: m.origin.file, line: m.origin.line, resource: m.ref });
+      findings.push(...envFindings);
       continue;
     }
     const v = validateManifests(rendered.manifests, store, { env: env.name, cel: opts.cel !== false });
-    findings.push(...v.findings);
+    envFindings.push(...v.findings);
+    findings.push(...applySuppressions(envFindings, rendered.manifests, env.policy).map((f) => ({ ...f, env: env.name })));
     for (const r of v.records) objects.push({ env: env.name, file: r.manifest.origin.file, line: r.manifest.origin.line, resource: r.manifest.ref, ...(r.schema ? { schema: r.schema } : {}) });
   }
   return { report: { findings: applyPolicy(mergeAcrossEnvs(findings), envs), objects, environments: envs.map((e) => e.name) }, renders };
@@ -74,7 +77,7 @@ export async function runCheck(repo: OpenRepository, envs: Environment[], opts: 
 function mergeAcrossEnvs(findings: Finding[]): Finding[] {
   const byKey = new Map<string, Finding>();
   for (const f of findings) {
-    const k = `${f.code}|${f.file}|${f.line}|${f.column}|${f.message}`;
+    const k = `${f.code}|${f.file}|${f.line}|${f.column}|${f.message}|${f.suppressed ? "s" : ""}`;
     const prev = byKey.get(k);
     if (!prev) byKey.set(k, { ...f });
     else if (f.env && prev.env && !prev.env.split(", ").includes(f.env)) prev.env = `${prev.env}, ${f.env}`;

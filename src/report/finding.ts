@@ -21,6 +21,8 @@ export interface Finding {
   schema?: string;
   /** The equivalent `istioctl analyze` message code, where one exists. */
   istio?: string;
+  /** Set when a suppression (object annotation or meshops.yaml) silenced the finding: why, and where it was said. */
+  suppressed?: { reason: string; by: string };
 }
 
 const severityRank: Record<Severity, number> = { error: 0, warning: 1, info: 2 };

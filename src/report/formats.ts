@@ -15,6 +15,7 @@ export interface Summary {
   errors: number;
   warnings: number;
   infos: number;
+  suppressed: number;
   objects: number;
   environments: string[];
   /** Objects per schema source. */
@@ -22,7 +23,13 @@ export interface Summary {
   unvalidated: number;
 }
 
+/** Findings that count: everything not suppressed. */
+export function activeFindings(report: CheckReport): Finding[] {
+  return report.findings.filter((f) => !f.suppressed);
+}
+
 export function summarize(report: CheckReport): Summary {
+  const active = activeFindings(report);
   const schemas: Record<string, number> = {};
   let unvalidated = 0;
   for (const o of report.objects) {
@@ -30,9 +37,10 @@ export function summarize(report: CheckReport): Summary {
     else unvalidated++;
   }
   return {
-    errors: report.findings.filter((f) => f.severity === "error").length,
-    warnings: report.findings.filter((f) => f.severity === "warning").length,
-    infos: report.findings.filter((f) => f.severity === "info").length,
+    errors: active.filter((f) => f.severity === "error").length,
+    warnings: active.filter((f) => f.severity === "warning").length,
+    infos: active.filter((f) => f.severity === "info").length,
+    suppressed: report.findings.length - active.length,
     objects: report.objects.length,
     environments: report.environments,
     schemas: Object.fromEntries(Object.entries(schemas).sort(([a], [b]) => a.localeCompare(b))),
@@ -53,6 +61,7 @@ function findingJson(f: Finding): Record<string, unknown> {
     ...(f.env ? { env: f.env } : {}),
     ...(f.schema ? { schema: f.schema } : {}),
     ...(f.istio ? { istio: f.istio } : {}),
+    ...(f.suppressed ? { suppressed: true, suppression: f.suppressed } : {}),
   };
 }
 
@@ -72,7 +81,7 @@ export function renderCodeQuality(report: CheckReport): string {
   const sev = { error: "major", warning: "minor", info: "info" } as const;
   const seen = new Set<string>();
   const items = [];
-  for (const f of sortFindings(report.findings)) {
+  for (const f of sortFindings(activeFindings(report))) {
     let fp = fingerprint(f);
     // GitLab drops issues with duplicate fingerprints: make repeats unique but stable
     for (let i = 1; seen.has(fp); i++) fp = createHash("md5").update(`${fingerprint(f)}#${i}`).digest("hex");
@@ -98,7 +107,8 @@ function xmlEscape(s: string): string {
 }
 
 /** JUnit XML: one test suite per environment, one test case per object; errors are failures. */
-export function renderJunit(report: CheckReport): string {
+export function renderJunit(all: CheckReport): string {
+  const report = { ...all, findings: activeFindings(all) };
   const lines: string[] = ['<?xml version="1.0" encoding="UTF-8"?>'];
   const byEnv = new Map<string, CheckReport["objects"]>();
   for (const e of report.environments) byEnv.set(e, []);
@@ -151,6 +161,7 @@ export function renderSarif(report: CheckReport, version: string): string {
           message: { text: f.message },
           locations: [{ physicalLocation: { artifactLocation: { uri: f.file }, region: { startLine: Math.max(1, f.line), startColumn: Math.max(1, f.column) } } }],
           partialFingerprints: { meshops: fingerprint(f) },
+          ...(f.suppressed ? { suppressions: [{ kind: "external", justification: `${f.suppressed.reason} (${f.suppressed.by})` }] } : {}),
           ...(f.env ? { properties: { env: f.env } } : {}),
         })),
       },
@@ -171,7 +182,7 @@ export function renderText(report: CheckReport, opts: TextOptions): string {
   const sevText = { error: c("31;1", "error"), warning: c("33;1", "warning"), info: c("36", "info") };
   const out: string[] = [];
   const byFile = new Map<string, Finding[]>();
-  for (const f of sortFindings(report.findings)) {
+  for (const f of sortFindings(activeFindings(report))) {
     const list = byFile.get(f.file) ?? [];
     list.push(f);
     byFile.set(f.file, list);
@@ -195,7 +206,8 @@ export function renderText(report: CheckReport, opts: TextOptions): string {
   const verdict = s.errors > 0 ? c("31;1", `${s.errors} error${s.errors === 1 ? "" : "s"}`) : c("32;1", "no errors");
   out.push(
     `${verdict}, ${s.warnings} warning${s.warnings === 1 ? "" : "s"} in ${s.objects} object${s.objects === 1 ? "" : "s"} across ${envs}` +
-      (s.unvalidated > 0 ? `; ${s.unvalidated} object${s.unvalidated === 1 ? "" : "s"} had no schema` : ""),
+      (s.unvalidated > 0 ? `; ${s.unvalidated} object${s.unvalidated === 1 ? "" : "s"} had no schema` : "") +
+      (s.suppressed > 0 ? `; ${s.suppressed} suppressed (listed in --format json)` : ""),
   );
   return `${out.join("\n")}\n`;
 }
