@@ -510,16 +510,35 @@ shared_dir() {
   CRD_DIR="$(cd "$d/crds" && pwd -P)"
 }
 
+# Every CRD in the cluster that is not yet Established (one request for all of them).
+crds_not_established() {  # crds_not_established CONTEXT
+  kubectl --kubeconfig "$DIR/kubeconfig" --context "$1" get crd -o \
+    'jsonpath={range .items[*]}{.metadata.name}{" "}{.status.conditions[?(@.type=="Established")].status}{"\n"}{end}' \
+    | awk 'NF > 0 && $2 != "True" { print $1 }'
+}
+
 install_crds() {  # install_crds CONTEXT
-  local ctx="$1" k=(kubectl --kubeconfig "$DIR/kubeconfig" --context "$1")
+  local ctx="$1" pending deadline
   log "installing the CRDs from $CRD_DIR into $ctx"
-  "${k[@]}" apply --server-side --field-manager=meshops-testenv -R -f "$CRD_DIR" \
-    >> "$DIR/logs/crds-$ctx.log" 2>&1 \
+  kubectl --kubeconfig "$DIR/kubeconfig" --context "$ctx" apply --server-side \
+    --field-manager=meshops-testenv -R -f "$CRD_DIR" >> "$DIR/logs/crds-$ctx.log" 2>&1 \
     || { log "kubectl apply of the CRDs into $ctx failed"; log_tail "crds-$ctx"; return 1; }
   log "CRDs applied to $ctx after $(elapsed); waiting until they are Established"
-  "${k[@]}" wait --for condition=established crd --all --timeout="${TIMEOUT}s" \
-    >> "$DIR/logs/crds-$ctx.log" 2>&1 \
-    || { log "the CRDs in $ctx did not become Established"; log_tail "crds-$ctx"; return 1; }
+  # What `kubectl wait --for condition=established crd --all` checks, in one list request
+  # per poll instead of one request per CRD (which costs kubectl wait ~5s for 36 CRDs).
+  deadline=$((SECONDS + TIMEOUT))
+  while :; do
+    if pending="$(crds_not_established "$ctx" 2>> "$DIR/logs/crds-$ctx.log")" && [[ -z "$pending" ]]; then
+      break
+    fi
+    if ((SECONDS >= deadline)); then
+      log "the CRDs in $ctx did not become Established within ${TIMEOUT}s: ${pending:-(kubectl failed)}"
+      log_tail "crds-$ctx"
+      return 1
+    fi
+    sleep 0.2
+  done
+  echo "all CRDs Established" >> "$DIR/logs/crds-$ctx.log"
   log "CRDs Established in $ctx after $(elapsed)"
 }
 
