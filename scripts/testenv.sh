@@ -18,7 +18,7 @@
 #
 # Kubeconfig contexts (all in DIR/kubeconfig):
 #   staging, production   user "admin" (group system:masters)
-#   staging-limited       user "limited" (no RBAC bindings: everything is 403 Forbidden)
+#   staging-limited, production-limited   user "limited" (no RBAC bindings: 403 Forbidden)
 #
 # Environment:
 #   MESHOPS_TOOLS_DIR    binary cache root (default: $HOME/.cache/meshops/tools); binaries in <root>/bin
@@ -39,7 +39,7 @@ die() { printf 'testenv: error: %s\n' "$*" >&2; exit 1; }
 REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 MOD_DIR="$REPO_DIR/tools/testenv"
 
-usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' >&2; }
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2; }
 
 # ------------------------------------------------------------------ build ----------
 
@@ -84,7 +84,7 @@ go_build() {
   log "building $name (${stamp%% *}) from $pkg into $BIN_DIR; the first build takes several minutes ..."
   start=$(date +%s)
   rm -f "$BIN_DIR/.$name.version" "$BIN_DIR/.$name.tmp"
-  (cd "$dir" && GOWORK=off GOFLAGS=-mod=readonly CGO_ENABLED=0 GO111MODULE=on \
+  (cd "$dir" && GOWORK=off GOFLAGS="-mod=readonly -buildvcs=false" CGO_ENABLED=0 GO111MODULE=on \
     "$GO" build -trimpath -ldflags "-s -w $ldflags" -o "$BIN_DIR/.$name.tmp" "$pkg") >&2 \
     || { rm -f "$BIN_DIR/.$name.tmp"; die "go build $pkg failed (see above)"; }
   mv -f "$BIN_DIR/.$name.tmp" "$BIN_DIR/$name"
