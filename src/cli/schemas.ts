@@ -2,7 +2,6 @@
 import { Option, type Command } from "commander";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { getJson, loadKubeConfig } from "../cluster/kubeconfig.js";
 import { openRepository } from "../source/repository.js";
 import { renderEnvironment } from "../source/render.js";
 import { buildSchemaStore, loadCoreBundle, readCrdFiles, toKubeconformSchema, type OpenApiBundle, type Schema } from "../validate/index.js";
@@ -12,6 +11,8 @@ import { schemaCacheFile } from "./pipeline.js";
 
 /** Fetches every group-version document of a cluster's /openapi/v3 into one bundle. */
 export async function pullOpenApi(target: { context?: string; kubeconfig?: string }): Promise<{ bundle: OpenApiBundle; context: string }> {
+  // loaded on demand: the Kubernetes client takes most of a second to import, and `check` never needs it
+  const { getJson, loadKubeConfig } = await import("../cluster/kubeconfig.js");
   const kc = loadKubeConfig(target);
   const context = kc.getCurrentContext();
   const index = (await getJson(kc, "/openapi/v3")) as { paths?: Record<string, { serverRelativeURL?: string }> };

@@ -1,4 +1,7 @@
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { corpusDir } from "../../test/helpers.js";
 import { decodeUtf8, parseManifests } from "./yaml.js";
 
 describe("parseManifests", () => {
@@ -94,5 +97,39 @@ describe("decodeUtf8", () => {
   it("refuses files over the size limit", () => {
     const r = decodeUtf8(Buffer.alloc(2048, 0x61), "big.yaml", { maxFileBytes: 1024, maxAliasCount: 100 });
     expect("finding" in r && r.finding.code).toBe("MSH0004");
+  });
+});
+
+describe("the fast path and the exact path agree", () => {
+  const walk = (d: string): string[] =>
+    readdirSync(d).flatMap((n) => (statSync(join(d, n)).isDirectory() ? walk(join(d, n)) : /\.(ya?ml|json)$/.test(n) ? [join(d, n)] : []));
+  const summary = (text: string, engine: "auto" | "yaml") => {
+    const r = parseManifests(text, "f.yaml", { engine });
+    return {
+      objects: r.manifests.map((m) => ({ ref: m.ref, object: m.object, origin: m.origin, name: m.locate(["metadata", "name"]), last: m.locate(["spec"]) })),
+      findings: r.findings,
+    };
+  };
+
+  it("on every corpus file: same objects, values, origins and field positions", () => {
+    const files = walk(corpusDir);
+    expect(files.length).toBeGreaterThan(100);
+    for (const f of files) {
+      const text = readFileSync(f, "utf8");
+      expect(summary(text, "auto"), f).toEqual(summary(text, "yaml"));
+    }
+  });
+
+  it("on YAML 1.1 scalars", () => {
+    const scalars = ["yes", "No", "on", "OFF", "y", "N", "true", "FALSE", "0777", "-0777", "0o17", "0x1F", "0b101", "1_000", "+12", "012", "08", "1:20", "2001-12-14", "~", "null", "NULL", "", "1e3", "1.", "-1.5", ".5", "1_000.5", "0x_1F", "3e", '"yes"', "'012'"];
+    const text = `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n${scalars.map((v, i) => `  k${i}: ${v}`).join("\n")}\n  inf: .inf\n  nan: .NaN\n`;
+    expect(summary(text, "auto")).toEqual(summary(text, "yaml"));
+    expect(summary(text, "auto").objects[0]?.object.data).toMatchObject({ k0: true, k4: true, k8: 511, k15: 10, k17: "1:20", k18: "2001-12-14", k29: "3e", k30: "yes" });
+  });
+
+  it("on streams with comments, markers and an end marker", () => {
+    const text = "# head\n---\n# c\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n...\n--- \napiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n---\n";
+    expect(summary(text, "auto")).toEqual(summary(text, "yaml"));
+    expect(summary(text, "auto").objects.map((o) => o.origin.line)).toEqual([4, 10]);
   });
 });

@@ -2,7 +2,8 @@
  * YAML/JSON manifest parsing that keeps origins: every object knows its file, line and column,
  * and can locate any of its fields. Bad input becomes findings (category "input"), never a throw.
  */
-import { isMap, isSeq, LineCounter, parseAllDocuments, type Document, type Node as YamlNode } from "yaml";
+import { isMap, isSeq, LineCounter, parseAllDocuments, parseDocument, type Document, type Node as YamlNode } from "yaml";
+import { contentStart, fastLoad, splitDocuments } from "./yaml-fast.js";
 import type { Manifest, Origin, Position, FieldPath, ResourceRef } from "../model/resource.js";
 import type { Finding } from "../report/finding.js";
 
@@ -127,6 +128,8 @@ export interface ParseOptions {
   limits?: ParseLimits;
   /** Require metadata.name (generated manifests from Helm/Kustomize always have one). */
   requireName?: boolean;
+  /** "yaml" forces the exact-position parser for every document (tests compare both paths). */
+  engine?: "auto" | "yaml";
 }
 
 /**
@@ -136,40 +139,11 @@ export interface ParseOptions {
 export function parseManifests(text: string, file: string, opts: ParseOptions = {}): ParseResult {
   const limits = opts.limits ?? defaultParseLimits;
   const renderer = opts.renderer ?? "plain";
-  const lc = new LineCounter();
-  const docs = parseAllDocuments(text, { ...yamlOptions, lineCounter: lc });
   const manifests: Manifest[] = [];
   const findings: Finding[] = [];
-  const list = Array.isArray(docs) ? docs : [docs];
-  for (const doc of list) {
-    if (doc.errors.length > 0) {
-      const seen = new Set<string>();
-      for (const err of doc.errors) {
-        const lp = err.linePos?.[0];
-        const pos = lp ? { line: lp.line, column: lp.col } : at(lc, err.pos[0]);
-        // one message per position: the parser often reports a cascade at the same place
-        if (seen.has(`${pos.line}:${pos.column}`)) continue;
-        seen.add(`${pos.line}:${pos.column}`);
-        const code = err.code === "DUPLICATE_KEY" ? "MSH0002" : "MSH0001";
-        const what = err.code === "DUPLICATE_KEY" ? "duplicate key" : "malformed YAML";
-        findings.push(inputFinding(code, file, pos, `${what}: ${firstLine(err.message)}`));
-      }
-      continue;
-    }
-    const docPos: Position = doc.contents?.range ? at(lc, doc.contents.range[0]) : { line: 1, column: 1 };
-    let data: unknown;
-    try {
-      data = doc.toJS({ maxAliasCount: limits.maxAliasCount });
-    } catch (e) {
-      const msg = (e as Error).message;
-      const bomb = /alias/i.test(msg);
-      findings.push(
-        inputFinding(bomb ? "MSH0003" : "MSH0001", file, docPos, bomb ? `too many alias expansions (limit ${limits.maxAliasCount}): ${firstLine(msg)}` : `malformed YAML: ${firstLine(msg)}`),
-      );
-      continue;
-    }
+  const docs = (opts.engine === "yaml" ? undefined : loadFast(text)) ?? loadSlow(text, file, limits, findings);
+  for (const { data, docPos, locate } of docs) {
     if (data === null || data === undefined) continue;
-    const locate = locator(doc, lc, docPos);
     if (typeof data !== "object" || Array.isArray(data)) {
       findings.push(inputFinding("MSH0006", file, docPos, "document is not a Kubernetes object (expected a mapping with apiVersion, kind and metadata)"));
       continue;
@@ -214,6 +188,71 @@ export function parseManifests(text: string, file: string, opts: ParseOptions = 
     const ref: ResourceRef = { apiVersion: obj.apiVersion as string, kind: obj.kind as string, name: name ?? "", ...(ns ? { namespace: ns } : {}) };
     manifests.push({ ref, object: obj, origin: { file, line: pos.line, column: pos.column, renderer }, locate });
   }
+}
+
+interface LoadedDoc {
+  data: unknown;
+  docPos: Position;
+  locate: (path: FieldPath) => Position | undefined;
+}
+
+/** js-yaml for every document, positions parsed lazily; undefined when any document needs the `yaml` path. */
+function loadFast(text: string): LoadedDoc[] | undefined {
+  const out: LoadedDoc[] = [];
+  for (const chunk of splitDocuments(text)) {
+    const loaded = fastLoad(chunk);
+    if (!loaded) return undefined;
+    const docPos = contentStart(chunk);
+    let lazy: ((path: FieldPath) => Position | undefined) | undefined;
+    const locate = (path: FieldPath): Position | undefined => {
+      if (!lazy) {
+        const lc = new LineCounter();
+        const doc = parseDocument(chunk.text, { ...yamlOptions, lineCounter: lc });
+        const inner = locator(doc, lc, docPos);
+        const shift = chunk.startLine - 1;
+        lazy = (p) => {
+          const pos = inner(p);
+          return pos && pos !== docPos ? { line: pos.line + shift, column: pos.column } : pos;
+        };
+      }
+      return lazy(path);
+    };
+    out.push({ data: loaded.value, docPos, locate });
+  }
+  return out;
+}
+
+/** The `yaml` path: exact error positions, duplicate keys, bounded alias expansion. */
+function loadSlow(text: string, file: string, limits: ParseLimits, findings: Finding[]): LoadedDoc[] {
+  const lc = new LineCounter();
+  const out: LoadedDoc[] = [];
+  for (const doc of parseAllDocuments(text, { ...yamlOptions, lineCounter: lc })) {
+    if (doc.errors.length > 0) {
+      const seen = new Set<string>();
+      for (const err of doc.errors) {
+        const lp = err.linePos?.[0];
+        const pos = lp ? { line: lp.line, column: lp.col } : at(lc, err.pos[0]);
+        // one message per position: the parser often reports a cascade at the same place
+        if (seen.has(`${pos.line}:${pos.column}`)) continue;
+        seen.add(`${pos.line}:${pos.column}`);
+        const code = err.code === "DUPLICATE_KEY" ? "MSH0002" : "MSH0001";
+        const what = err.code === "DUPLICATE_KEY" ? "duplicate key" : "malformed YAML";
+        findings.push(inputFinding(code, file, pos, `${what}: ${firstLine(err.message)}`));
+      }
+      continue;
+    }
+    const docPos: Position = doc.contents?.range ? at(lc, doc.contents.range[0]) : { line: 1, column: 1 };
+    try {
+      out.push({ data: doc.toJS({ maxAliasCount: limits.maxAliasCount }), docPos, locate: locator(doc, lc, docPos) });
+    } catch (e) {
+      const msg = (e as Error).message;
+      const bomb = /alias/i.test(msg);
+      findings.push(
+        inputFinding(bomb ? "MSH0003" : "MSH0001", file, docPos, bomb ? `too many alias expansions (limit ${limits.maxAliasCount}): ${firstLine(msg)}` : `malformed YAML: ${firstLine(msg)}`),
+      );
+    }
+  }
+  return out;
 }
 
 function firstLine(s: string): string {

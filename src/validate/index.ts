@@ -73,9 +73,8 @@ export function validateManifests(
       const pos = m.locate(["apiVersion"]) ?? m.origin;
       findings.push({ ...base, code: "MSH1023", category: "schema", severity: "warning", message: entry.deprecated, line: pos.line, column: pos.column, schema: entry.source });
     }
-    const working = structuredClone(m.object);
-    const issues = validateObject(working, entry.schema, m.ref.apiVersion, m.ref.kind, {
-      definitions: entry.definitions ? { ...coreDefs, ...entry.definitions } : coreDefs,
+    const issues = validateObject(m.object, entry.schema, m.ref.apiVersion, m.ref.kind, {
+      definitions: definitionsFor(entry, coreDefs),
       builtin: entry.definitions !== undefined,
       cel: opts.cel !== false,
     });
@@ -85,6 +84,19 @@ export function validateManifests(
     }
   }
   return { findings, records };
+}
+
+const mergedDefinitions = new WeakMap<SchemaEntry, Record<string, Schema>>();
+
+/** The definitions an entry's $refs resolve against (its own bundle over the core schemas), built once per entry. */
+function definitionsFor(entry: SchemaEntry, coreDefs: Record<string, Schema>): Record<string, Schema> {
+  if (!entry.definitions || entry.definitions === coreDefs) return coreDefs;
+  let defs = mergedDefinitions.get(entry);
+  if (!defs) {
+    defs = { ...coreDefs, ...entry.definitions };
+    mergedDefinitions.set(entry, defs);
+  }
+  return defs;
 }
 
 /** Position of the deepest existing field along the path (a missing field points at its parent). */

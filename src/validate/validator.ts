@@ -1,7 +1,8 @@
 /**
  * Structural-schema validation with the API server's semantics: unknown fields rejected (strict field
  * validation), x-kubernetes-int-or-string, x-kubernetes-preserve-unknown-fields, x-kubernetes-embedded-resource,
- * list types, enums, formats, patterns, defaults applied before CEL rules (x-kubernetes-validations) run.
+ * list types, enums, formats, patterns, CEL rules (x-kubernetes-validations) evaluated with schema defaults
+ * applied (as the API server defaults before it validates). The object is never modified.
  */
 import { compileCelRule, evalCelRule, isTransitionRule, toCelValue, type CelSchema, type CompiledCelRule } from "./cel/index.js";
 import { checkDns1035Label, checkDns1123Label, checkDns1123Subdomain, checkFormat, checkLabelValue, checkQualifiedName, checkQuantity } from "./formats.js";
@@ -100,6 +101,17 @@ function compilePattern(p: string): RegExp | null {
 }
 
 const celCache = new WeakMap<object, (CompiledCelRule | { error: string })[]>();
+interface CelOutcomeRecord {
+  code: string;
+  rel: (string | number)[];
+  message: string;
+  severity: "error" | "warning";
+}
+/** Outcomes of a schema node's rules per value (JSON text), shared across objects. */
+const celMemo = new WeakMap<Schema, Map<string, CelOutcomeRecord[]>>();
+const reportedCompileErrors = new Set<string>();
+/** Resolved $refs per definitions map, shared by every object validated against it. */
+const derefCaches = new WeakMap<Record<string, Schema>, WeakMap<Schema, Schema>>();
 
 /** Validates one object against one schema entry; returns the issues found (empty when valid). */
 export function validateObject(
@@ -111,7 +123,12 @@ export function validateObject(
 ): SchemaIssue[] {
   const issues: SchemaIssue[] = [];
   const path: (string | number)[] = [];
-  const derefCache = new Map<Schema, Schema>();
+  let derefCache = derefCaches.get(opts.definitions);
+  if (!derefCache) {
+    derefCache = new WeakMap<Schema, Schema>();
+    derefCaches.set(opts.definitions, derefCache);
+  }
+  const refs = derefCache;
 
   const issue = (code: string, message: string, at: (string | number)[] = path, severity: "error" | "warning" = "error"): void => {
     // unknown-field messages already name the field, as kubectl's strict validation does
@@ -119,7 +136,7 @@ export function validateObject(
   };
 
   const deref = (s: Schema): Schema => {
-    const hit = derefCache.get(s);
+    const hit = refs.get(s);
     if (hit) return hit;
     let cur = s;
     for (let i = 0; i < 32; i++) {
@@ -130,7 +147,7 @@ export function validateObject(
       if (!target) break;
       cur = name === QUANTITY_REF ? { ...target, format: "quantity" } : target;
     }
-    derefCache.set(s, cur);
+    refs.set(s, cur);
     return cur;
   };
 
@@ -228,10 +245,6 @@ export function validateObject(
     const preserve = s["x-kubernetes-preserve-unknown-fields"] === true;
     const embedded = s["x-kubernetes-embedded-resource"] === true;
     const addl = s.additionalProperties;
-    if (!valueOnly && props) {
-      // defaults are applied before validation, as the API server does (CRD schemas only)
-      if (!opts.builtin) for (const [k, ps] of Object.entries(props)) if (v[k] === undefined && ps.default !== undefined) v[k] = structuredClone(ps.default);
-    }
     for (const k of Object.keys(v)) {
       const sub = props?.[k];
       path.push(k);
@@ -245,7 +258,8 @@ export function validateObject(
     }
     if (s.required) {
       for (const r of s.required) {
-        if (v[r] === undefined || v[r] === null) issue(SchemaCodes.required, `required field "${r}" is missing`);
+        // the API server applies defaults before validating: a required field with a default is never missing
+        if ((v[r] === undefined || v[r] === null) && (opts.builtin || props?.[r]?.default === undefined)) issue(SchemaCodes.required, `required field "${r}" is missing`);
       }
     }
     const n = Object.keys(v).length;
@@ -295,20 +309,37 @@ export function validateObject(
       compiled = (s["x-kubernetes-validations"] ?? []).map((r) => compileCelRule(r));
       celCache.set(s, compiled);
     }
-    let self: unknown;
-    for (const c of compiled) {
-      if ("error" in c) continue; // reported once per CRD by checkCrdRules
-      if (isTransitionRule(c)) continue; // needs oldSelf: only on update, never on create
-      self ??= toCelValue(value, s as CelSchema);
-      const out = evalCelRule(c, self);
-      if (out.ok) continue;
-      if ("evalError" in out) {
-        issue(SchemaCodes.celError, `rule ${JSON.stringify(c.rule.rule)} could not be evaluated: ${out.evalError}`, path, "warning");
-        continue;
-      }
-      const at = out.fieldPath ? [...path, ...parseFieldPath(out.fieldPath)] : path;
-      issue(SchemaCodes.celRule, out.message, at);
+    // Rules are pure functions of the value: identical values (common in mesh configs: the same parentRefs,
+    // matches and backendRefs over and over) reuse the outcome. Bounded per schema node.
+    let memo = celMemo.get(s);
+    if (!memo) {
+      memo = new Map();
+      celMemo.set(s, memo);
     }
+    const key = JSON.stringify(value);
+    let outcomes = memo.get(key);
+    if (!outcomes) {
+      outcomes = [];
+      let self: unknown;
+      for (const c of compiled) {
+        if ("error" in c) {
+          // the rule cannot be checked here: say so once per rule, never blame every object
+          if (!reportedCompileErrors.has(c.error)) {
+            reportedCompileErrors.add(c.error);
+            outcomes.push({ code: SchemaCodes.celError, rel: [], message: `a CEL rule of this kind's schema could not be compiled, so it is not checked: ${c.error}`, severity: "warning" });
+          }
+          continue;
+        }
+        if (isTransitionRule(c)) continue; // needs oldSelf: only on update, never on create
+        self ??= toCelValue(value, s as CelSchema);
+        const out = evalCelRule(c, self);
+        if (out.ok) continue;
+        if ("evalError" in out) outcomes.push({ code: SchemaCodes.celError, rel: [], message: `rule ${JSON.stringify(c.rule.rule)} could not be evaluated: ${out.evalError}`, severity: "warning" });
+        else outcomes.push({ code: SchemaCodes.celRule, rel: out.fieldPath ? parseFieldPath(out.fieldPath) : [], message: out.message, severity: "error" });
+      }
+      if (memo.size < 4096) memo.set(key, outcomes);
+    }
+    for (const o of outcomes) issue(o.code, o.message, [...path, ...o.rel], o.severity);
   };
 
   // root: apiVersion/kind/metadata are implicit for CRDs; metadata is validated as ObjectMeta
