@@ -152,9 +152,12 @@ export function validateObject(
   };
 
   /** Value checks shared by the main pass and the allOf/anyOf/oneOf/not branches. */
-  const check = (value: unknown, raw: Schema, valueOnly: boolean): void => {
+  const check = (input: unknown, raw: Schema, valueOnly: boolean): void => {
     const s = deref(raw);
-    if (value === null || value === undefined) return; // nulls are pruned (or zero values for built-in types)
+    if (input === null || input === undefined) return; // nulls are pruned (or zero values for built-in types)
+    // the API server applies defaults before validating (they decide oneOf branches and CEL rules):
+    // validate a shallow copy with the missing defaults filled in; the object itself is never changed
+    const value = opts.builtin ? input : withDefaults(input, s);
     const intOrString = s["x-kubernetes-int-or-string"] === true || s.format === "int-or-string";
     if (intOrString) {
       if (!(typeof value === "string" || (typeof value === "number" && Number.isInteger(value)))) {
@@ -365,6 +368,27 @@ export function validateObject(
   }
   checkMetadataSyntax(obj.metadata, `${apiVersion.includes("/") ? apiVersion.split("/")[0] : "v1"}/${kind}`, issue);
   return issues;
+}
+
+const defaultedProps = new WeakMap<Schema, [string, unknown][]>();
+
+/** The object with its schema's defaults filled in for absent (or null) properties; the same object when none apply. */
+function withDefaults(value: unknown, s: Schema): unknown {
+  if (!s.properties || typeof value !== "object" || value === null || Array.isArray(value)) return value;
+  let defs = defaultedProps.get(s);
+  if (!defs) {
+    defs = Object.entries(s.properties).flatMap(([k, p]) => (p.default !== undefined ? [[k, p.default] as [string, unknown]] : []));
+    defaultedProps.set(s, defs);
+  }
+  let out: Record<string, unknown> | undefined;
+  for (const [k, d] of defs) {
+    const v = value as Record<string, unknown>;
+    if (v[k] === undefined || v[k] === null) {
+      out ??= { ...v };
+      out[k] = typeof d === "object" && d !== null ? structuredClone(d) : d;
+    }
+  }
+  return out ?? value;
 }
 
 /** Field names when a oneOf is "none of these, or exactly one of them" (each member requires one field). */
