@@ -259,6 +259,29 @@ describe("bad input", () => {
     expect(cfg.stderr).toContain('meshops.yaml:5:5: unknown key "renderr" in environments.s');
   });
 
+  it("names a missing helm binary and how to build it", () => {
+    const dir = writeTree({ "meshops.yaml": "version: 1\nenvironments:\n  p: { helm: { chart: c } }\n", "c/Chart.yaml": "apiVersion: v2\nname: c\nversion: 0.1.0\n" });
+    const r = meshops(["check"], { cwd: dir, env: { MESHOPS_HELM: "/nonexistent/helm" } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^meshops: helm not found \(looked for "\/nonexistent\/helm"\): run `npm run setup-tools`/);
+  });
+
+  it("rejects non-UTF-8 files, alias bombs and oversized files through the CLI with exit 2", () => {
+    const laughs = ["a: &a [x, x, x, x, x, x, x, x, x, x]", ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(", ")}]`)];
+    const dir = writeTree({
+      "m/latin1.yaml": Buffer.concat([Buffer.from("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: caf"), Buffer.from([0xe9]), Buffer.from("\n")]),
+      "m/bomb.yaml": `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bomb\ndata:\n${laughs.map((l) => `  ${l}`).join("\n")}\n`,
+      "m/big.yaml": `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n  x: "${"a".repeat(9 * 1024 * 1024)}"\n`,
+    });
+    const { code, report } = checkJson(["m"], dir);
+    expect(code).toBe(2);
+    expect(report.findings.map((f) => [f.code, f.file, f.line])).toEqual([
+      ["MSH0004", "m/big.yaml", 1],
+      ["MSH0003", "m/bomb.yaml", 1],
+      ["MSH0005", "m/latin1.yaml", 4],
+    ]);
+  });
+
   it("exits 2 on a usage error", () => {
     expect(meshops(["check", "--format", "xml"]).code).toBe(2);
     expect(meshops(["frobnicate"]).code).toBe(2);

@@ -50,6 +50,15 @@ describe("meshops schemas pull", () => {
     for (const f of report.findings) expect(f.schema).toMatch(/^cluster staging OpenAPI v3/);
   });
 
+  it("uses the cache of the context given with --context for an implicit environment", () => {
+    const dir = writeTree({ "m/vs.yaml": "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: v, namespace: shop }\nspec:\n  hosts: [a]\n  htp: []\n" });
+    const without = JSON.parse(meshops(["check", "m", "--format", "json"], { cwd: dir, env }).stdout) as { findings: { code: string }[] };
+    expect(without.findings.map((f) => f.code)).toEqual(["MSH1020"]);
+    const r = meshops(["check", "m", "--context", "staging", "--format", "json"], { cwd: dir, env });
+    expect(r.code).toBe(1);
+    expect((JSON.parse(r.stdout) as { findings: { code: string; line: number }[] }).findings.map((f) => [f.code, f.line])).toEqual([["MSH1001", 6]]);
+  });
+
   it("fails with exit 3 and one line when the cluster is unreachable", () => {
     const kc = writeTree({
       kubeconfig: [

@@ -18,6 +18,7 @@ interface CheckFlags {
   schemaOnly?: boolean;
   chdir?: string;
   color: boolean;
+  context?: string;
 }
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -36,11 +37,12 @@ export function registerCheck(program: Command, io: Io, setExit: (code: number) 
     .option("-o, --output <file>", "write the report to a file instead of stdout")
     .option("--no-cel", "do not evaluate x-kubernetes-validations (CEL) rules")
     .option("--schema-only", "stop after schema validation (no semantic analyzers or policies)")
+    .option("--context <name>", "use the schemas `meshops schemas pull` cached for this kubeconfig context (overrides each environment's)")
     .action(async (path: string | undefined, flags: CheckFlags) => {
       const cwd = flags.chdir ? resolve(io.cwd, flags.chdir) : io.cwd;
       const repo = await openRepository({ cwd, ...(path !== undefined ? { target: path } : {}), ...(flags.rev ? { rev: flags.rev } : {}) });
       try {
-        const envs = selectEnvironments(repo.loaded, flags.env);
+        const envs = selectEnvironments(repo.loaded, flags.env).map((e) => (flags.context ? { ...e, cluster: { ...e.cluster, context: flags.context } } : e));
         const { report } = await runCheck(repo, envs, { crds: flags.crds, cwd, cel: flags.cel });
         const text = renderReport(report, flags.format, {
           color: flags.color && io.isTty && !flags.output && io.env.NO_COLOR === undefined,

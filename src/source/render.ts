@@ -46,7 +46,7 @@ export async function renderEnvironment(root: string, env: Environment, limits: 
 }
 
 /** Plain folders: every .yaml/.yml/.json file below the path, recursively, in sorted order. */
-function renderPlain(root: string, abs: string, result: RenderResult, limits: ParseLimits): void {
+function listPlainFiles(abs: string): string[] {
   const files: string[] = [];
   const walk = (dir: string): void => {
     for (const name of readdirSync(dir).sort()) {
@@ -63,7 +63,11 @@ function renderPlain(root: string, abs: string, result: RenderResult, limits: Pa
   };
   if (statSync(abs).isDirectory()) walk(abs);
   else files.push(abs);
-  for (const f of files) parseFileInto(root, f, result, limits, "plain");
+  return files;
+}
+
+function renderPlain(root: string, abs: string, result: RenderResult, limits: ParseLimits): void {
+  for (const f of listPlainFiles(abs)) parseFileInto(root, f, result, limits, "plain");
 }
 
 function parseFileInto(root: string, absFile: string, result: RenderResult, limits: ParseLimits, renderer: "plain"): void {

@@ -67,23 +67,35 @@ const docEnd = /^\.\.\.[ \t]*$/;
 
 /** Splits a YAML stream at document markers (`---` at column 0 starts a document, `...` ends one). */
 export function splitDocuments(text: string): Chunk[] {
-  const lines = text.split("\n");
   const chunks: Chunk[] = [];
-  let start = 0;
+  let chunkStart = 0; // offset of the current chunk's first line
+  let chunkLine = 1;
+  let line = 1;
+  let pos = 0;
   const flush = (end: number): void => {
-    if (end > start) chunks.push({ text: lines.slice(start, end).join("\n"), startLine: start + 1 });
+    if (end > chunkStart) chunks.push({ text: text.slice(chunkStart, end), startLine: chunkLine });
   };
-  for (let i = 0; i < lines.length; i++) {
-    const l = lines[i] ?? "";
-    if (docStart.test(l.replace(/\r$/, "")) && i > start) {
-      flush(i);
-      start = i;
-    } else if (docEnd.test(l.replace(/\r$/, ""))) {
-      flush(i);
-      start = i + 1;
+  while (pos <= text.length) {
+    let eol = text.indexOf("\n", pos);
+    if (eol < 0) eol = text.length;
+    // only lines starting with '-' or '.' can be markers: skip the rest without slicing
+    const c = text.charCodeAt(pos);
+    if (c === 45 /* - */ || c === 46 /* . */) {
+      const l = text.slice(pos, eol).replace(/\r$/, "");
+      if (docStart.test(l) && pos > chunkStart) {
+        flush(pos - 1);
+        chunkStart = pos;
+        chunkLine = line;
+      } else if (docEnd.test(l)) {
+        flush(pos > 0 ? pos - 1 : 0);
+        chunkStart = eol + 1;
+        chunkLine = line + 1;
+      }
     }
+    pos = eol + 1;
+    line++;
   }
-  flush(lines.length);
+  flush(text.length);
   return chunks;
 }
 
@@ -120,16 +132,22 @@ export function fastLoad(chunk: Chunk): { value: unknown } | undefined {
   } catch {
     return undefined;
   }
-  return needsExactPath(value) ? undefined : { value };
+  // only a '*' (alias) or '<<' (merge key) in the text can make the value need the exact path
+  if ((chunk.text.includes("*") || chunk.text.includes("<<")) && needsExactPath(value)) return undefined;
+  return { value };
 }
 
 /** Line and column (1-based) of the first content line of a chunk: where the document's mapping starts. */
 export function contentStart(chunk: Chunk): { line: number; column: number } {
-  const lines = chunk.text.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const l = (lines[i] ?? "").replace(/\r$/, "");
-    if (l.trim() === "" || l.trimStart().startsWith("#") || docStart.test(l)) continue;
-    return { line: chunk.startLine + i, column: l.length - l.trimStart().length + 1 };
+  const text = chunk.text;
+  let pos = 0;
+  for (let i = 0; pos <= text.length; i++) {
+    let eol = text.indexOf("\n", pos);
+    if (eol < 0) eol = text.length;
+    const l = text.slice(pos, eol).replace(/\r$/, "");
+    const body = l.trimStart();
+    if (body !== "" && !body.startsWith("#") && !docStart.test(l)) return { line: chunk.startLine + i, column: l.length - body.length + 1 };
+    pos = eol + 1;
   }
   return { line: chunk.startLine, column: 1 };
 }
