@@ -47,20 +47,8 @@ mkdir -p "$TOOLS_DIR/bin" || die "cannot create $TOOLS_DIR/bin"
 TOOLS_DIR="$(cd "$TOOLS_DIR" && pwd -P)"   # absolute, so the exported PATH works from any directory
 BIN_DIR="$TOOLS_DIR/bin"
 
-# up_to_date NAME VERSION: binary present and its stamp file records VERSION.
-up_to_date() {
-  local stamp="$BIN_DIR/.$1.version"
-  [[ "$FORCE" == 0 && -x "$BIN_DIR/$1" && -f "$stamp" && "$(<"$stamp")" == "$2" ]]
-}
-
-GO=""
-find_go() {
-  [[ -n "$GO" ]] && return 0
-  GO="$(command -v go || true)"
-  if [[ -z "$GO" && -x /usr/local/go/bin/go ]]; then GO=/usr/local/go/bin/go; fi
-  [[ -n "$GO" ]] || die "'go' was not found on PATH (nor at /usr/local/go/bin/go). Install Go >= 1.26 and re-run; it is needed to build helm and kubeconform."
-  log "using $("$GO" version) ($GO)"
-}
+# shellcheck source=scripts/lib/go-tools.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/go-tools.sh"
 
 # go_install NAME PKG VERSION [LDFLAGS]
 go_install() {
@@ -102,13 +90,13 @@ helm_ldflags() {
 
 ensure_helm() {
   up_to_date helm "$HELM_VERSION" && return 0
-  find_go
+  find_go "helm and kubeconform"
   go_install helm "$HELM_PKG" "$HELM_VERSION" "$(helm_ldflags)"
 }
 
 ensure_kubeconform() {
   up_to_date kubeconform "$KUBECONFORM_VERSION" && return 0
-  find_go
+  find_go "helm and kubeconform"
   go_install kubeconform "$KUBECONFORM_PKG" "$KUBECONFORM_VERSION" "-X main.version=$KUBECONFORM_VERSION"
 }
 

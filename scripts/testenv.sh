@@ -62,19 +62,8 @@ stamp_of() {  # stamp_of VERSION MODULE_DIR
 }
 
 FORCE=0
-up_to_date() {  # up_to_date NAME STAMP
-  local stamp="$BIN_DIR/.$1.version"
-  [[ "$FORCE" == 0 && -x "$BIN_DIR/$1" && -f "$stamp" && "$(<"$stamp")" == "$2" ]]
-}
-
-GO=""
-find_go() {
-  [[ -n "$GO" ]] && return 0
-  GO="$(command -v go || true)"
-  if [[ -z "$GO" && -x /usr/local/go/bin/go ]]; then GO=/usr/local/go/bin/go; fi
-  [[ -n "$GO" ]] || die "'go' was not found on PATH (nor at /usr/local/go/bin/go). Install Go >= 1.26 and re-run; it is needed to build kube-apiserver and etcd."
-  log "using $("$GO" version) ($GO)"
-}
+# shellcheck source=scripts/lib/go-tools.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/go-tools.sh"
 
 # go_build NAME MODULE_DIR PKG STAMP LDFLAGS: build PKG from the module in MODULE_DIR.
 # The binary is written next to its final name and moved into place, so a running
@@ -143,7 +132,7 @@ ensure_binaries() {
       exec 9>"$TOOLS_DIR/.lock"
       flock 9
     fi
-    find_go
+    find_go "kube-apiserver and etcd"
     if ! up_to_date etcd "$ETCD_STAMP"; then
       go_build etcd "$MOD_DIR/etcd" go.etcd.io/etcd/server/v3 "$ETCD_STAMP" \
         "-X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION"
