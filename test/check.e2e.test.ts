@@ -1,5 +1,5 @@
 /** End-to-end: the built CLI on real repositories, real kubectl kustomize, real helm, real git. */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { commit, crdsDir, git, gitRepo, meshops, repoRoot, writeTree } from "./helpers.js";
@@ -280,6 +280,16 @@ describe("bad input", () => {
       ["MSH0003", "m/bomb.yaml", 1],
       ["MSH0005", "m/latin1.yaml", 4],
     ]);
+  });
+
+  it("does not follow a symlink out of the repository", () => {
+    const outside = writeTree({ "secret.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: outside\n" });
+    const dir = writeTree({ "m/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: inside\n" });
+    symlinkSync(join(outside, "secret.yaml"), join(dir, "m/link.yaml"));
+    const { code, report } = checkJson(["m"], dir);
+    expect(code).toBe(2);
+    expect(report.objects.map((o) => o.resource.name)).toEqual(["inside"]);
+    expect(report.findings[0]).toMatchObject({ code: "MSH0008", file: "m/link.yaml", message: expect.stringMatching(/^symbolic link leads outside the repository/) });
   });
 
   it("exits 2 on a usage error", () => {

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -63,6 +63,15 @@ describe("parseConfig", () => {
       { line: 4, column: 5, message: 'environments.staging: path "../../etc" is outside the repository' },
     ]);
     expect(errorsOf("version: 1\nenvironments:\n  staging:\n    path: /etc\n")[0]?.message).toMatch(/outside the repository/);
+  });
+
+  it("keeps paths inside the repository through symlinks too", () => {
+    const root = repo();
+    const outside = mkdtempSync(join(tmpdir(), "meshops-outside-"));
+    symlinkSync(outside, join(root, "escape"));
+    expect(errorsOf("version: 1\nenvironments:\n  staging:\n    path: escape\n", root)).toEqual([
+      { line: 4, column: 5, message: 'environments.staging: path "escape" is outside the repository' },
+    ]);
   });
 
   it("rejects promotion to an unknown environment and cycles", () => {

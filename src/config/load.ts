@@ -1,5 +1,5 @@
 /** Loading meshops.yaml into resolved environments, with file:line errors for every problem. */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { isAbsolute, join, normalize, relative, resolve, sep } from "node:path";
 import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from "yaml";
 import type { z } from "zod";
@@ -49,7 +49,18 @@ function cfgFinding(file: string, line: number, column: number, message: string)
 /** Is `p` (relative to root) inside the repository? Rejects absolute paths and `..` escapes. */
 export function insideRepo(root: string, p: string): boolean {
   if (isAbsolute(p)) return false;
-  const rel = relative(root, resolve(root, p));
+  if (!within(root, resolve(root, p))) return false;
+  // a symlink inside the repository must not lead out of it either
+  try {
+    return within(realpathSync(root), realpathSync(resolve(root, p)));
+  } catch {
+    return true; // does not exist (yet): reported where it is used
+  }
+}
+
+/** Is `abs` the folder `root` or below it? */
+export function within(root: string, abs: string): boolean {
+  const rel = relative(root, abs);
   return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
 }
 

@@ -3,11 +3,11 @@
  * points back to the file it came from: plain files directly, Kustomize through its origin annotations,
  * Helm through the `# Source:` comments.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, relative, resolve, sep } from "node:path";
 import { parse as parseYaml } from "yaml";
-import type { Environment } from "../config/load.js";
+import { within, type Environment } from "../config/load.js";
 import { identityKey, subjectOf, type FieldPath, type Manifest, type Position } from "../model/resource.js";
 import { isClusterScoped } from "../model/scope.js";
 import type { Finding } from "../report/finding.js";
@@ -67,7 +67,14 @@ function listPlainFiles(abs: string): string[] {
 }
 
 function renderPlain(root: string, abs: string, result: RenderResult, limits: ParseLimits): void {
-  for (const f of listPlainFiles(abs)) parseFileInto(root, f, result, limits, "plain");
+  const realRoot = realpathSync(root);
+  for (const f of listPlainFiles(abs)) {
+    if (!within(realRoot, realpathSync(f))) {
+      result.findings.push(inputFinding("MSH0008", toPosix(relative(root, f)), { line: 1, column: 1 }, `symbolic link leads outside the repository (to ${realpathSync(f)}): not read`));
+      continue;
+    }
+    parseFileInto(root, f, result, limits, "plain");
+  }
 }
 
 function parseFileInto(root: string, absFile: string, result: RenderResult, limits: ParseLimits, renderer: "plain"): void {
