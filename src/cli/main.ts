@@ -2,8 +2,10 @@
 import { Command, CommanderError, Option } from "commander";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { registerApply } from "./apply.js";
 import { registerCheck } from "./check.js";
 import { registerInit } from "./init.js";
+import { registerPlan } from "./plan.js";
 import { registerRender } from "./render.js";
 import { registerSchemas } from "./schemas.js";
 import { describeError, ExitCode } from "./errors.js";
@@ -55,6 +57,8 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   registerRender(program, ctx, setExit);
   registerInit(program, ctx, setExit);
   registerSchemas(program, ctx, setExit);
+  registerPlan(program, ctx, setExit);
+  registerApply(program, ctx, setExit);
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (e) {

@@ -1,0 +1,82 @@
+/**
+ * `meshops apply --env E`: under the environment's Lease, plan (server-side dry run), then server-side apply
+ * in order, prune what left Git (only inventoried objects meshops applied, never `meshops.dev/prune:
+ * disabled`), and record the new inventory revision.
+ */
+import type { Command } from "commander";
+import { hostname, userInfo } from "node:os";
+import { identityKey, type ResourceRef } from "../model/resource.js";
+import type { Lock } from "../cluster/index.js";
+import { ExitCode } from "./errors.js";
+import type { Io } from "./main.js";
+import { addPlanOptions, inventoryObjects, preparePlan, withKubeErrors, type PlanFlags } from "./plan.js";
+
+interface ApplyFlags extends PlanFlags {
+  allowEmpty?: boolean;
+  waitLock?: boolean;
+  lockTimeout: string;
+  prune: boolean;
+}
+
+export function registerApply(program: Command, io: Io, setExit: (code: number) => void): void {
+  addPlanOptions(program.command("apply").description("server-side apply an environment: ordered, inventoried, pruned, one apply at a time"))
+    .option("--allow-empty", "allow a render with no objects to prune everything the inventory holds")
+    .option("--wait-lock", "wait for another apply of the environment to finish instead of failing")
+    .option("--lock-timeout <seconds>", "how long --wait-lock waits", "300")
+    .option("--no-prune", "do not delete objects that left Git")
+    .action(async (path: string | undefined, flags: ApplyFlags) =>
+      withKubeErrors(io, setExit, async () => {
+        const cluster = await import("../cluster/index.js");
+        const identity = `${userInfo().username}@${hostname()}/${process.pid}`;
+        let lock: Lock | undefined;
+        const p = await preparePlan(path, flags, io, setExit, async (kube, env) => {
+          await cluster.ensureSystemNamespace(kube);
+          lock = await cluster.acquireLock(kube, env.name, identity, cluster.systemClock, { wait: flags.waitLock ?? false, waitTimeoutMs: Number(flags.lockTimeout) * 1000 });
+        });
+        try {
+          if (!p) return;
+          const previous = inventoryObjects(p.inventory);
+          if (p.rendered.manifests.length === 0 && previous.length > 0 && !flags.allowEmpty) {
+            io.stderr(`meshops: environment ${p.env.name} rendered no objects but its inventory holds ${previous.length}: refusing to delete everything (pass --allow-empty if that is intended)\n`);
+            setExit(ExitCode.input);
+            return;
+          }
+          const result = await cluster.executePlan(p.kube, p.plan, { force: flags.forceConflicts ?? false, prune: flags.prune, clock: cluster.systemClock, crdTimeoutMs: 60_000 });
+          const objects = inventoryAfter(previous, result.entries, result.failed > 0);
+          const rev = await cluster.writeInventory(p.kube, p.env.name, {
+            ...(flags.rev ? { gitRevision: flags.rev } : {}),
+            ...(p.commit ? { commit: p.commit.commit, author: `${p.commit.author} <${p.commit.email}>`, subject: p.commit.subject } : {}),
+            appliedAt: cluster.systemClock.now().toISOString(),
+            appliedBy: await cluster.whoAmI(p.kube),
+            status: result.failed > 0 ? "partial" : "complete",
+            objects,
+          });
+          const header = { env: p.env.name, context: p.kube.context, mode: "apply" as const, ...(p.commit ? { commit: p.commit.commit } : {}), ...(flags.rev ? { gitRevision: flags.rev } : {}) };
+          io.stdout(cluster.renderChangeSet(flags.format, header, result.entries, { verbose: flags.verbose ?? false, extra: { inventoryRevision: rev.revision, failed: result.failed } }));
+          if (flags.format === "text") {
+            io.stdout(`inventory ${cluster.SYSTEM_NAMESPACE}/${cluster.inventoryName(p.env.name)} revision ${rev.revision} (${rev.status}, ${rev.objects.length} objects)\n`);
+            if (result.pruneHeldBack) io.stdout("deletions held back: some objects failed to apply; fix them and re-run apply\n");
+          }
+          if (result.failed > 0) setExit(ExitCode.findings);
+        } finally {
+          await lock?.release();
+          p?.kube.close();
+          p?.repo.dispose();
+        }
+      }),
+    );
+}
+
+/**
+ * What the inventory records after an apply: on success, every object in Git (objects left alone because of
+ * prune: disabled are no longer managed); after failures, exactly what is in the cluster: the previous
+ * objects that were not deleted plus those applied now.
+ */
+function inventoryAfter(previous: ResourceRef[], entries: { ref: ResourceRef; action: string; origin?: unknown; error?: unknown }[], partial: boolean): ResourceRef[] {
+  const inGit = entries.filter((e) => e.origin !== undefined);
+  const deleted = new Set(entries.filter((e) => e.action === "deleted").map((e) => identityKey(e.ref)));
+  const failedDeletes = entries.filter((e) => e.origin === undefined && e.error !== undefined).map((e) => e.ref);
+  if (!partial) return [...inGit.filter((e) => e.action !== "skipped").map((e) => e.ref), ...failedDeletes];
+  const applied = inGit.filter((e) => e.action !== "skipped").map((e) => e.ref);
+  return [...previous.filter((r) => !deleted.has(identityKey(r))), ...applied];
+}

@@ -1,0 +1,332 @@
+/**
+ * A small Kubernetes client over raw HTTPS: GET, LIST, server-side apply, create/replace and DELETE with
+ * bounded concurrency, retries on 429/5xx, API discovery cached per run, and errors that name the verb and
+ * resource. Raw requests (not the generated client) because server-side apply needs the
+ * `application/apply-patch+yaml` content type with fieldManager/force/dryRun query parameters.
+ */
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from "node:https";
+import { Agent as HttpAgent, request as httpRequest } from "node:http";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { UnreachableError, UsageError } from "../errors.js";
+import { splitApiVersion, subjectOf, type ResourceRef } from "../model/resource.js";
+import { codeForStatus, KubeError, parseConflicts, type KubeStatus } from "./errors.js";
+
+/** A Kubernetes object as JSON. */
+export type KubeObject = Record<string, unknown> & { apiVersion?: string; kind?: string; metadata?: ObjectMeta };
+
+/** The metadata fields meshops reads. */
+export interface ObjectMeta {
+  name?: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  resourceVersion?: string;
+  uid?: string;
+  deletionTimestamp?: string;
+  managedFields?: { manager?: string; operation?: string; fieldsV1?: unknown }[];
+  [k: string]: unknown;
+}
+
+/** What discovery says about a kind. */
+export interface ResourceInfo {
+  /** Plural resource name (`virtualservices`). */
+  plural: string;
+  namespaced: boolean;
+  group: string;
+  version: string;
+  kind: string;
+}
+
+/** Sleeps; injected so retry timing is testable without waiting. */
+export type Sleep = (ms: number) => Promise<void>;
+
+export interface ClientOptions {
+  /** Field manager for server-side apply. */
+  fieldManager: string;
+  /** Requests in flight at once. */
+  concurrency: number;
+  /** Retries of a 429/5xx answer before giving up. */
+  maxRetries: number;
+  /** First backoff; doubles per retry. */
+  backoffMs: number;
+  /** Upper bound of one backoff (also caps Retry-After). */
+  maxBackoffMs: number;
+  /** Per-request timeout. */
+  timeoutMs: number;
+  sleep: Sleep;
+}
+
+/** Defaults: kubectl's field-manager convention, client-go's default burst-ish concurrency. */
+export function defaultClientOptions(): ClientOptions {
+  return { fieldManager: "meshops", concurrency: 16, maxRetries: 5, backoffMs: 200, maxBackoffMs: 5_000, timeoutMs: 30_000, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) };
+}
+
+export interface ApplyOptions {
+  dryRun?: boolean;
+  /** Take ownership of fields other managers own (`--force-conflicts`). */
+  force?: boolean;
+}
+
+/** The Kubernetes operations meshops needs, for one cluster. */
+export interface KubeClient {
+  /** Context name and server URL, for messages. */
+  readonly context: string;
+  readonly server: string;
+  /** Namespace of the kubeconfig context, for namespaced objects that name none. */
+  readonly defaultNamespace: string;
+  /** Discovery: the resource serving apiVersion+kind (cached per client). */
+  resource(apiVersion: string, kind: string): Promise<ResourceInfo>;
+  /** The live object, or undefined when it does not exist. */
+  get(ref: ResourceRef): Promise<KubeObject | undefined>;
+  list(apiVersion: string, kind: string, opts?: { namespace?: string; labelSelector?: string }): Promise<KubeObject[]>;
+  /** Server-side apply (PATCH application/apply-patch+yaml); returns the resulting object. */
+  apply(obj: KubeObject, opts?: ApplyOptions): Promise<KubeObject>;
+  /** Create; a 409 AlreadyExists becomes code "already_exists". */
+  create(obj: KubeObject): Promise<KubeObject>;
+  /** Replace (PUT) with the object's resourceVersion: optimistic concurrency, 409 on a lost race. */
+  replace(obj: KubeObject): Promise<KubeObject>;
+  /** Delete with background propagation; false when it was already gone. */
+  delete(ref: ResourceRef, opts?: { dryRun?: boolean; resourceVersion?: string }): Promise<boolean>;
+  /** Forgets discovery (after CRDs were created). */
+  resetDiscovery(): void;
+  /** Frees sockets. */
+  close(): void;
+}
+
+interface RawResponse {
+  status: number;
+  body: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** Limits concurrent work to `n` at a time. */
+export function createLimiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const queue: (() => void)[] = [];
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (active >= n) await new Promise<void>((r) => queue.push(r));
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      queue.shift()?.();
+    }
+  };
+}
+
+/** Creates a client for the kubeconfig's current context. */
+export function createKubeClient(kc: KubeConfig, options: Partial<ClientOptions> = {}): KubeClient {
+  const opts = { ...defaultClientOptions(), ...options };
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new UsageError("kubeconfig has no current cluster");
+  const contextName = kc.getCurrentContext();
+  const defaultNamespace = kc.getContextObject(contextName)?.namespace ?? "default";
+  const base = new URL(cluster.server.endsWith("/") ? cluster.server : `${cluster.server}/`);
+  const isHttp = base.protocol === "http:";
+  const limit = createLimiter(opts.concurrency);
+  let agent: HttpsAgent | HttpAgent | undefined;
+  const discovery = new Map<string, Promise<Map<string, ResourceInfo>>>();
+
+  async function requestOptions(method: string, headers: Record<string, string>): Promise<RequestOptions> {
+    const ro: RequestOptions = { method, headers: { Accept: "application/json", ...headers }, timeout: opts.timeoutMs };
+    await kc.applyToHTTPSOptions(ro);
+    if (!agent) {
+      // one keep-alive agent per client: the kubeconfig's agent is created per call and never reuses sockets
+      agent = isHttp
+        ? new HttpAgent({ keepAlive: true, maxSockets: opts.concurrency })
+        : new HttpsAgent({
+            keepAlive: true,
+            maxSockets: opts.concurrency,
+            ...(ro.ca ? { ca: ro.ca } : {}),
+            ...(ro.cert ? { cert: ro.cert } : {}),
+            ...(ro.key ? { key: ro.key } : {}),
+            ...(ro.rejectUnauthorized !== undefined ? { rejectUnauthorized: ro.rejectUnauthorized } : {}),
+            ...(ro.servername ? { servername: ro.servername } : {}),
+          });
+    }
+    ro.agent = agent;
+    return ro;
+  }
+
+  function once(method: string, url: URL, body: string | undefined, contentType: string | undefined): Promise<RawResponse> {
+    return limit(async () => {
+      const ro = await requestOptions(method, contentType ? { "Content-Type": contentType } : {});
+      return new Promise<RawResponse>((resolve, reject) => {
+        const req = (isHttp ? httpRequest : httpsRequest)(url, ro, (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8"), headers: res.headers }));
+          res.on("error", reject);
+        });
+        req.on("timeout", () => req.destroy(Object.assign(new Error(`no answer within ${opts.timeoutMs} ms`), { code: "ETIMEDOUT" })));
+        req.on("error", reject);
+        if (body !== undefined) req.write(body);
+        req.end();
+      });
+    });
+  }
+
+  /** One API call with retries on 429/5xx and on a reset keep-alive socket; unreachable → UnreachableError. */
+  async function call(method: string, path: string, ctx: { verb: string; resource: string; subject?: string }, query: Record<string, string | undefined> = {}, body?: unknown, contentType?: string): Promise<RawResponse> {
+    const url = new URL(path.replace(/^\//, ""), base);
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, v);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    for (let attempt = 0; ; attempt++) {
+      let res: RawResponse;
+      try {
+        res = await once(method, url, payload, contentType ?? (payload ? "application/json" : undefined));
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        // a keep-alive socket the server closed: retry once quietly; anything else means the server is not there
+        if ((code === "ECONNRESET" || code === "EPIPE") && attempt < 1) continue;
+        throw new UnreachableError(`cluster ${contextName} at ${cluster!.server} is unreachable: ${(e as Error).message}`);
+      }
+      if ((res.status === 429 || res.status >= 500) && attempt < opts.maxRetries) {
+        const retryAfter = Number(res.headers["retry-after"]);
+        const backoff = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : opts.backoffMs * 2 ** attempt;
+        await opts.sleep(Math.min(backoff, opts.maxBackoffMs));
+        continue;
+      }
+      if (res.status >= 400) throw toError(res, ctx);
+      return res;
+    }
+  }
+
+  function toError(res: RawResponse, ctx: { verb: string; resource: string; subject?: string }): KubeError {
+    let status: KubeStatus = {};
+    try {
+      status = JSON.parse(res.body) as KubeStatus;
+    } catch {
+      status = { message: res.body.slice(0, 300) };
+    }
+    const code = res.status === 409 && status.reason === "AlreadyExists" ? "already_exists" : codeForStatus(res.status);
+    const who = ctx.subject ? `${ctx.subject}: ` : "";
+    const conflicts = res.status === 409 ? parseConflicts(status) : [];
+    let message: string;
+    if (code === "forbidden") message = `${who}forbidden: cannot ${ctx.verb} ${ctx.resource} (${status.message ?? "403"})`;
+    else if (conflicts.length > 0) message = `${who}conflict: ${conflicts.map((c) => `${c.field} is owned by "${c.manager}"`).join(", ")} (use --force-conflicts to take ownership)`;
+    else message = `${who}${ctx.verb} ${ctx.resource} failed: ${res.status} ${status.message ?? ""}`.trim();
+    return new KubeError(code, message, { status: res.status, verb: ctx.verb, resource: ctx.resource, ...(ctx.subject ? { subject: ctx.subject } : {}), ...(conflicts.length ? { conflicts } : {}) });
+  }
+
+  function groupVersionPath(apiVersion: string): string {
+    const { group, version } = splitApiVersion(apiVersion);
+    return group ? `/apis/${group}/${version}` : `/api/${version}`;
+  }
+
+  async function resource(apiVersion: string, kind: string): Promise<ResourceInfo> {
+    let p = discovery.get(apiVersion);
+    if (!p) {
+      const { group, version } = splitApiVersion(apiVersion);
+      p = call("GET", groupVersionPath(apiVersion), { verb: "discover", resource: apiVersion })
+        .then((res) => {
+          const list = JSON.parse(res.body) as { resources?: { name: string; kind: string; namespaced: boolean }[] };
+          const byKind = new Map<string, ResourceInfo>();
+          for (const r of list.resources ?? []) if (!r.name.includes("/")) byKind.set(r.kind, { plural: r.name, namespaced: r.namespaced, group, version, kind: r.kind });
+          return byKind;
+        })
+        .catch((e: unknown) => {
+          if (e instanceof KubeError && e.code === "not_found") return new Map<string, ResourceInfo>();
+          discovery.delete(apiVersion);
+          throw e;
+        });
+      discovery.set(apiVersion, p);
+    }
+    const info = (await p).get(kind);
+    if (!info) throw new KubeError("unknown_kind", `the server has no kind ${kind} in ${apiVersion} (is its CRD installed?)`, { verb: "discover", resource: `${apiVersion}/${kind}` });
+    return info;
+  }
+
+  function collectionPath(info: ResourceInfo, apiVersion: string, namespace: string | undefined): string {
+    const ns = info.namespaced ? `/namespaces/${encodeURIComponent(namespace ?? defaultNamespace)}` : "";
+    return `${groupVersionPath(apiVersion)}${ns}/${info.plural}`;
+  }
+
+  async function objectPath(ref: ResourceRef): Promise<{ path: string; info: ResourceInfo }> {
+    const info = await resource(ref.apiVersion, ref.kind);
+    return { path: `${collectionPath(info, ref.apiVersion, ref.namespace)}/${encodeURIComponent(ref.name)}`, info };
+  }
+
+  function refOf(obj: KubeObject): ResourceRef {
+    const meta = obj.metadata ?? {};
+    return { apiVersion: String(obj.apiVersion ?? ""), kind: String(obj.kind ?? ""), name: String(meta.name ?? ""), ...(meta.namespace ? { namespace: meta.namespace } : {}) };
+  }
+
+  function resourceName(info: ResourceInfo): string {
+    return info.group ? `${info.plural}.${info.group}` : info.plural;
+  }
+
+  return {
+    context: contextName,
+    server: cluster.server,
+    defaultNamespace,
+    resource,
+    async get(ref) {
+      const { path, info } = await objectPath(ref);
+      try {
+        const res = await call("GET", path, { verb: "get", resource: resourceName(info), subject: subjectOf(ref) });
+        return JSON.parse(res.body) as KubeObject;
+      } catch (e) {
+        if (e instanceof KubeError && e.code === "not_found") return undefined;
+        throw e;
+      }
+    },
+    async list(apiVersion, kind, o = {}) {
+      const info = await resource(apiVersion, kind);
+      const path = info.namespaced && !o.namespace ? `${groupVersionPath(apiVersion)}/${info.plural}` : collectionPath(info, apiVersion, o.namespace);
+      const items: KubeObject[] = [];
+      let cont: string | undefined;
+      do {
+        const res = await call("GET", path, { verb: "list", resource: resourceName(info) }, { labelSelector: o.labelSelector, limit: "500", continue: cont });
+        const l = JSON.parse(res.body) as { items?: KubeObject[]; metadata?: { continue?: string } };
+        // list items carry no apiVersion/kind
+        for (const it of l.items ?? []) items.push({ apiVersion, kind, ...it });
+        cont = l.metadata?.continue || undefined;
+      } while (cont);
+      return items;
+    },
+    async apply(obj, o = {}) {
+      const ref = refOf(obj);
+      const { path, info } = await objectPath(ref);
+      const res = await call(
+        "PATCH",
+        path,
+        { verb: "patch", resource: resourceName(info), subject: subjectOf(ref) },
+        { fieldManager: opts.fieldManager, fieldValidation: "Strict", ...(o.force ? { force: "true" } : {}), ...(o.dryRun ? { dryRun: "All" } : {}) },
+        obj,
+        "application/apply-patch+yaml",
+      );
+      return JSON.parse(res.body) as KubeObject;
+    },
+    async create(obj) {
+      const ref = refOf(obj);
+      const info = await resource(ref.apiVersion, ref.kind);
+      const res = await call("POST", collectionPath(info, ref.apiVersion, ref.namespace), { verb: "create", resource: resourceName(info), subject: subjectOf(ref) }, { fieldManager: opts.fieldManager }, obj);
+      return JSON.parse(res.body) as KubeObject;
+    },
+    async replace(obj) {
+      const ref = refOf(obj);
+      const { path, info } = await objectPath(ref);
+      const res = await call("PUT", path, { verb: "update", resource: resourceName(info), subject: subjectOf(ref) }, { fieldManager: opts.fieldManager }, obj);
+      return JSON.parse(res.body) as KubeObject;
+    },
+    async delete(ref, o = {}) {
+      const { path, info } = await objectPath(ref);
+      const body = { kind: "DeleteOptions", apiVersion: "v1", propagationPolicy: "Background", ...(o.resourceVersion ? { preconditions: { resourceVersion: o.resourceVersion } } : {}) };
+      try {
+        await call("DELETE", path, { verb: "delete", resource: resourceName(info), subject: subjectOf(ref) }, o.dryRun ? { dryRun: "All" } : {}, body);
+        return true;
+      } catch (e) {
+        if (e instanceof KubeError && e.code === "not_found") return false;
+        throw e;
+      }
+    },
+    resetDiscovery() {
+      discovery.clear();
+    },
+    close() {
+      agent?.destroy();
+    },
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * The inventory of an environment: what meshops applied, at which Git revision, when and by whom. It lives
+ * in the cluster ("the cluster is the database", DESIGN §1) as a ConfigMap `meshops-inventory-<env>` in
+ * namespace `meshops-system`, so the CLI and a later controller share it. A ConfigMap (not a Secret: it holds
+ * no secret data and operators should be able to read it; not a CRD: nothing to install first) with one JSON
+ * key; newest revision first, the last `keepRevisions` kept. At ~100 bytes per object identity, 1 MiB holds
+ * several revisions of a few thousand objects.
+ */
+import { identityKey, type ResourceRef } from "../model/resource.js";
+import type { KubeClient, KubeObject } from "./client.js";
+import { KubeError } from "./errors.js";
+
+/** Namespace holding inventories and locks. */
+export const SYSTEM_NAMESPACE = "meshops-system";
+/** Annotation that protects an object from pruning. */
+export const PRUNE_ANNOTATION = "meshops.dev/prune";
+const DATA_KEY = "inventory.json";
+
+/** One applied revision. */
+export interface InventoryRevision {
+  /** Increasing number, 1 for the first apply. */
+  revision: number;
+  /** The Git revision asked for (`--rev`, or "working tree"). */
+  gitRevision?: string;
+  commit?: string;
+  author?: string;
+  subject?: string;
+  /** ISO time the apply finished. */
+  appliedAt: string;
+  /** Kubernetes user (from SelfSubjectReview) or the local user. */
+  appliedBy: string;
+  /** "complete", or "partial" when some objects failed (the list is then what is really in the cluster). */
+  status: "complete" | "partial";
+  objects: ResourceRef[];
+}
+
+export interface Inventory {
+  env: string;
+  revisions: InventoryRevision[];
+}
+
+/** Name of an environment's inventory ConfigMap. */
+export function inventoryName(env: string): string {
+  return `meshops-inventory-${env}`;
+}
+
+/** Reads the inventory; undefined when the environment was never applied. */
+export async function readInventory(kube: KubeClient, env: string): Promise<{ inventory?: Inventory; resourceVersion?: string }> {
+  const cm = await kube.get({ apiVersion: "v1", kind: "ConfigMap", namespace: SYSTEM_NAMESPACE, name: inventoryName(env) });
+  if (!cm) return {};
+  const data = (cm.data ?? {}) as Record<string, string>;
+  const raw = data[DATA_KEY];
+  if (!raw) return { ...(cm.metadata?.resourceVersion ? { resourceVersion: cm.metadata.resourceVersion } : {}) };
+  return { inventory: JSON.parse(raw) as Inventory, ...(cm.metadata?.resourceVersion ? { resourceVersion: cm.metadata.resourceVersion } : {}) };
+}
+
+/** Objects of the newest revision (empty without an inventory). */
+export function currentObjects(inv: Inventory | undefined): ResourceRef[] {
+  return inv?.revisions[0]?.objects ?? [];
+}
+
+/** Inventory objects that are not in `desired` (kustomize-controller's inventory.Diff). */
+export function staleObjects(previous: ResourceRef[], desired: ResourceRef[]): ResourceRef[] {
+  const keep = new Set(desired.map(identityKey));
+  return previous.filter((r) => !keep.has(identityKey(r)));
+}
+
+/** Sorted, de-duplicated identities (stable output, smaller diffs between revisions). */
+export function normalizeRefs(refs: ResourceRef[]): ResourceRef[] {
+  const by = new Map<string, ResourceRef>();
+  for (const r of refs) by.set(identityKey(r), { apiVersion: r.apiVersion, kind: r.kind, ...(r.namespace ? { namespace: r.namespace } : {}), name: r.name });
+  return [...by.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
+}
+
+/** Ensures the meshops-system namespace exists. */
+export async function ensureSystemNamespace(kube: KubeClient): Promise<void> {
+  await kube.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: SYSTEM_NAMESPACE, labels: { "app.kubernetes.io/managed-by": "meshops" } } });
+}
+
+/** Adds a revision (newest first, keeping `keepRevisions`) and writes the inventory with optimistic concurrency. */
+export async function writeInventory(kube: KubeClient, env: string, rev: Omit<InventoryRevision, "revision">, keepRevisions = 10): Promise<InventoryRevision> {
+  for (let attempt = 0; ; attempt++) {
+    const { inventory, resourceVersion } = await readInventory(kube, env);
+    const revisions = inventory?.revisions ?? [];
+    const entry: InventoryRevision = { revision: (revisions[0]?.revision ?? 0) + 1, ...rev, objects: normalizeRefs(rev.objects) };
+    const next: Inventory = { env, revisions: [entry, ...revisions].slice(0, keepRevisions) };
+    const cm: KubeObject = {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: {
+        name: inventoryName(env),
+        namespace: SYSTEM_NAMESPACE,
+        labels: { "app.kubernetes.io/managed-by": "meshops", "meshops.dev/environment": env },
+        ...(resourceVersion ? { resourceVersion } : {}),
+      },
+      data: { [DATA_KEY]: JSON.stringify(next) },
+    };
+    try {
+      if (resourceVersion) await kube.replace(cm);
+      else await kube.create(cm);
+      return entry;
+    } catch (e) {
+      // another writer got there first: read again and retry (the lease makes this rare)
+      if (e instanceof KubeError && (e.code === "conflict" || e.code === "already_exists") && attempt < 5) continue;
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * Plan as data (kapp's Calculate, Flux's ssa dry-run diff): per rendered object a server-side dry-run apply
+ * compared with the live object, plus the inventory objects that left Git. Nothing is changed.
+ */
+import { identityKey, subjectOf, type Manifest, type ResourceRef } from "../model/resource.js";
+import type { KubeClient, KubeObject } from "./client.js";
+import { diffObjects, type FieldChange } from "./diff.js";
+import { KubeError, type FieldConflict } from "./errors.js";
+import { PRUNE_ANNOTATION, staleObjects } from "./inventory.js";
+
+/** The fluxcd change-set actions (fluxcd/pkg ssa/changeset.go). */
+export type ChangeAction = "created" | "configured" | "unchanged" | "deleted" | "skipped";
+
+/** One object's planned change. */
+export interface PlanEntry {
+  /** `Kind/namespace/name` */
+  subject: string;
+  ref: ResourceRef;
+  action: ChangeAction;
+  /** Where the object is declared (absent for prunes). */
+  origin?: { file: string; line: number };
+  /** Field changes, for "configured". */
+  changes?: FieldChange[];
+  /** Why an object is skipped (prune disabled, not created by meshops, an API error). */
+  reason?: string;
+  /** The API error that made the object unplannable. */
+  error?: { code: string; message: string; conflicts?: FieldConflict[] };
+  /** The object to apply (with its namespace resolved); not part of the JSON output. */
+  desired?: KubeObject;
+  /** Live uid/resourceVersion of an object to prune (delete precondition). */
+  live?: { resourceVersion?: string };
+}
+
+export interface Plan {
+  env: string;
+  entries: PlanEntry[];
+}
+
+export interface PlanOptions {
+  env: string;
+  /** Objects of the current inventory revision (prune candidates). */
+  inventory: ResourceRef[];
+  /** Plan as if --force-conflicts were given. */
+  force?: boolean;
+  /** Labels added to every applied object. */
+  labels?: Record<string, string>;
+}
+
+/** The label meshops puts on every object it applies. */
+export const ENV_LABEL = "meshops.dev/environment";
+
+/** Did meshops ever apply this live object (a managedFields entry of manager "meshops")? */
+export function managedByMeshops(obj: KubeObject, manager = "meshops"): boolean {
+  return (obj.metadata?.managedFields ?? []).some((m) => m.manager === manager);
+}
+
+function errorOf(e: unknown): PlanEntry["error"] {
+  if (e instanceof KubeError) return { code: e.code, message: e.message, ...(e.details.conflicts ? { conflicts: e.details.conflicts } : {}) };
+  throw e;
+}
+
+/** Resolves namespaces (the context's for namespaced objects that name none) and adds meshops' labels. */
+async function desiredObject(kube: KubeClient, m: Manifest, labels: Record<string, string>): Promise<{ ref: ResourceRef; obj: KubeObject }> {
+  const info = await kube.resource(m.ref.apiVersion, m.ref.kind);
+  const meta = { ...((m.object.metadata ?? {}) as Record<string, unknown>) };
+  let ref = m.ref;
+  if (info.namespaced && !ref.namespace) {
+    ref = { ...ref, namespace: kube.defaultNamespace };
+    meta.namespace = kube.defaultNamespace;
+  } else if (!info.namespaced && ref.namespace) {
+    // cluster-scoped objects ignore a namespace (as kubectl does); drop it so identities match
+    const { namespace: _ns, ...rest } = ref;
+    ref = rest;
+    delete meta.namespace;
+  }
+  meta.labels = { ...((meta.labels ?? {}) as Record<string, string>), ...labels };
+  return { ref, obj: { ...m.object, metadata: meta } };
+}
+
+/** Plans one environment: dry-run apply per object (bounded by the client's concurrency), then prunes. */
+export async function computePlan(kube: KubeClient, manifests: Manifest[], opts: PlanOptions): Promise<Plan> {
+  const labels = { [ENV_LABEL]: opts.env, ...opts.labels };
+  const creatingNamespaces = new Set(manifests.filter((m) => m.ref.kind === "Namespace" && m.ref.apiVersion === "v1").map((m) => m.ref.name));
+  const creatingKinds = new Set<string>();
+  for (const m of manifests) {
+    if (m.ref.kind !== "CustomResourceDefinition") continue;
+    const spec = (m.object.spec ?? {}) as { group?: string; names?: { kind?: string } };
+    if (spec.group && spec.names?.kind) creatingKinds.add(`${spec.group}|${spec.names.kind}`);
+  }
+  const planned = await Promise.all(
+    manifests.map(async (m): Promise<PlanEntry> => {
+      const origin = { file: m.origin.file, line: m.origin.line };
+      let ref = m.ref;
+      try {
+        const d = await desiredObject(kube, m, labels);
+        ref = d.ref;
+        const base = { subject: subjectOf(ref), ref, origin, desired: d.obj };
+        const live = await kube.get(ref);
+        if (!live && ref.namespace && creatingNamespaces.has(ref.namespace)) {
+          // its namespace is created by this plan: a dry run would fail with NotFound
+          const nsLive = await kube.get({ apiVersion: "v1", kind: "Namespace", name: ref.namespace });
+          if (!nsLive) return { ...base, action: "created" };
+        }
+        const dry = await kube.apply(d.obj, { dryRun: true, force: opts.force ?? false });
+        if (!live) return { ...base, action: "created" };
+        const changes = diffObjects(live, dry);
+        return changes.length ? { ...base, action: "configured", changes } : { ...base, action: "unchanged" };
+      } catch (e) {
+        const group = m.ref.apiVersion.includes("/") ? m.ref.apiVersion.split("/")[0] : "";
+        if (e instanceof KubeError && e.code === "unknown_kind" && creatingKinds.has(`${group}|${m.ref.kind}`)) {
+          // its CRD is created by this plan: it can only be checked once the CRD is established
+          const meta = (m.object.metadata ?? {}) as Record<string, unknown>;
+          const desired = { ...m.object, metadata: { ...meta, labels: { ...((meta.labels ?? {}) as Record<string, string>), ...labels } } };
+          return { subject: subjectOf(ref), ref, origin, action: "created", desired, reason: "its CRD is created by this apply" };
+        }
+        const error = errorOf(e);
+        return { subject: subjectOf(ref), ref, origin, action: "skipped", reason: error?.message ?? "failed", ...(error ? { error } : {}) };
+      }
+    }),
+  );
+  const desiredRefs = planned.map((p) => p.ref);
+  const prunes = await Promise.all(
+    staleObjects(opts.inventory, desiredRefs).map(async (ref): Promise<PlanEntry | undefined> => {
+      const subject = subjectOf(ref);
+      try {
+        const live = await kube.get(ref);
+        if (!live) return undefined;
+        if (live.metadata?.annotations?.[PRUNE_ANNOTATION] === "disabled") return { subject, ref, action: "skipped", reason: `annotated ${PRUNE_ANNOTATION}: disabled` };
+        if (!managedByMeshops(live)) return { subject, ref, action: "skipped", reason: "not applied by meshops (no meshops field manager): never pruned" };
+        return { subject, ref, action: "deleted", live: { ...(live.metadata?.resourceVersion ? { resourceVersion: live.metadata.resourceVersion } : {}) } };
+      } catch (e) {
+        const error = errorOf(e);
+        return { subject, ref, action: "skipped", reason: error?.message ?? "failed", ...(error ? { error } : {}) };
+      }
+    }),
+  );
+  const entries = [...planned, ...prunes.filter((p): p is PlanEntry => p !== undefined)];
+  entries.sort((a, b) => (a.subject < b.subject ? -1 : a.subject > b.subject ? 1 : identityKey(a.ref).localeCompare(identityKey(b.ref))));
+  return { env: opts.env, entries };
+}
+
+/** Counts per action. */
+export function summarize(plan: Plan): Record<ChangeAction, number> {
+  const s: Record<ChangeAction, number> = { created: 0, configured: 0, unchanged: 0, deleted: 0, skipped: 0 };
+  for (const e of plan.entries) s[e.action]++;
+  return s;
+}
