@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { registerApply } from "./apply.js";
 import { registerCheck } from "./check.js";
+import { registerExplain } from "./explain.js";
 import { registerInit } from "./init.js";
 import { registerPlan } from "./plan.js";
 import { registerRender } from "./render.js";
@@ -57,6 +58,7 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   registerRender(program, ctx, setExit);
   registerInit(program, ctx, setExit);
   registerSchemas(program, ctx, setExit);
+  registerExplain(program, ctx);
   registerPlan(program, ctx, setExit);
   registerApply(program, ctx, setExit);
   try {

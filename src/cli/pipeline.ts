@@ -1,6 +1,9 @@
 /** The check pipeline shared by commands: render each environment, build its schema store, validate. */
 import { resolve } from "node:path";
+import { runAnalyzers } from "../analyze/index.js";
 import type { Environment } from "../config/load.js";
+import { buildMeshModel } from "../model/mesh-model.js";
+import { identityKey } from "../model/resource.js";
 import { applySuppressions } from "../policy/suppress.js";
 import type { Finding } from "../report/finding.js";
 import type { CheckReport } from "../report/formats.js";
@@ -19,6 +22,8 @@ export interface CheckOptions {
   cel?: boolean;
   /** Only render and validate input (no schema validation). */
   schema?: boolean;
+  /** Run the semantic analyzers after schema validation (default true; false for --schema-only). */
+  analyze?: boolean;
 }
 
 /** Renders and validates every environment; findings identical across environments are merged. */
@@ -45,6 +50,12 @@ export async function runCheck(repo: OpenRepository, envs: Environment[], opts: 
     const store = storeFor(given, rendered.manifests, bundleFiles);
     const v = validateManifests(rendered.manifests, store, { env: env.name, cel });
     envFindings.push(...v.findings);
+    if (opts.analyze !== false) {
+      // An object that failed schema validation is reported once, for that; analyzing its content would only add noise.
+      const invalid = new Set(v.findings.filter((f) => f.severity === "error" && f.resource).map((f) => identityKey(f.resource as NonNullable<Finding["resource"]>)));
+      const model = buildMeshModel(rendered.manifests);
+      envFindings.push(...runAnalyzers(model, { references: env.policy.references ?? "warn" }).filter((f) => !f.resource || !invalid.has(identityKey(f.resource))));
+    }
     findings.push(...applySuppressions(envFindings, rendered.manifests, env.policy).map((f) => ({ ...f, env: env.name })));
     for (const r of v.records) objects.push({ env: env.name, file: r.manifest.origin.file, line: r.manifest.origin.line, resource: r.manifest.ref, ...(r.schema ? { schema: r.schema } : {}) });
   }

@@ -1,0 +1,62 @@
+/** Linkerd: Servers whose port no pod has, AuthorizationPolicy targets that do not exist, ServiceProfiles not named by FQDN. */
+import { workloadsSelectedBy } from "../model/mesh-model.js";
+import type { Finding } from "../report/finding.js";
+import { findingAt, missingReference, type Analyzer } from "./analyzer.js";
+
+export const serverPortNotOnPods: Analyzer = {
+  code: "MSH4001",
+  severity: "error",
+  title: "Linkerd Server port matches no container port",
+  explanation:
+    "A Linkerd Server describes one port (a number or a container port name) of the pods its podSelector picks, and the authorization policies attached to it apply only to that port. When none of the selected pods declares the port, the Server and its policies never apply and the port keeps the default inbound policy. Fix the port, or declare it in the pod template. Checked only when the selected workloads are in the repository.",
+  run(model) {
+    const out: Finding[] = [];
+    for (const s of model.linkerd.servers) {
+      if (!s.podSelector || s.hasExpressions || s.port === undefined) continue;
+      const pods = workloadsSelectedBy(model, s.namespace, s.podSelector);
+      if (pods.length === 0) continue;
+      const port = s.port;
+      const has = pods.some((w) => w.ports.some((p) => (typeof port === "number" ? p.containerPort === port : p.name === port)));
+      if (!has) out.push(findingAt(this, s.source, `port ${String(port)} is not a container port of the selected workloads (${pods.map((w) => `${w.kind}/${w.name}`).join(", ")})`, { path: ["spec", "port"] }));
+    }
+    return out;
+  },
+};
+
+export const authorizationTargetNotFound: Analyzer = {
+  code: "MSH4002",
+  severity: "error",
+  title: "Linkerd AuthorizationPolicy target not found",
+  explanation:
+    "A Linkerd AuthorizationPolicy grants access to its targetRef: a Server, an HTTPRoute or GRPCRoute, or the whole Namespace. When the target does not exist the policy authorizes nothing, and clients that were meant to be allowed are denied by the default policy. Fix the target's name or kind. When the repository holds no object of the target's kind at all, the finding is a warning (meshops.yaml policy.references).",
+  run(model, ctx) {
+    const out: Finding[] = [];
+    for (const ap of model.linkerd.authorizationPolicies) {
+      const t = ap.targetRef;
+      if (t.kind === "Namespace" || !t.kind) continue;
+      const group = t.group === "core" ? "" : t.group;
+      const exists = model.manifests.some((m) => m.ref.kind === t.kind && (m.ref.apiVersion.split("/").length === 2 ? m.ref.apiVersion.split("/")[0] : "") === group && m.ref.name === t.name && (m.ref.namespace ?? "default") === t.namespace);
+      if (exists) continue;
+      out.push(...missingReference(this, ctx, t.source, `target ${t.kind} ${t.namespace}/${t.name} does not exist`, { any: model.kinds.has(`${group}/${t.kind}`), plural: `${t.kind}s` }, ["name"]));
+    }
+    return out;
+  },
+};
+
+export const serviceProfileNotFqdn: Analyzer = {
+  code: "MSH4003",
+  severity: "error",
+  title: "ServiceProfile not named by the Service's FQDN",
+  explanation:
+    "Linkerd finds the ServiceProfile for a request by the fully qualified name of the Service being called (web-svc.emojivoto.svc.cluster.local); a ServiceProfile named web-svc or web-svc.emojivoto is never used, so its routes, retries and timeouts silently do nothing. Name it <service>.<namespace>.svc.<cluster domain>, or by the external FQDN for an external service.",
+  run(model) {
+    const out: Finding[] = [];
+    const suffix = `.svc.${model.options.clusterDomain}`;
+    for (const sp of model.linkerd.serviceProfiles) {
+      const dots = sp.name.split(".").length - 1;
+      if (sp.name.endsWith(suffix) ? dots >= suffix.split(".").length : dots >= 2 && !sp.name.endsWith(".svc")) continue;
+      out.push(findingAt(this, sp.source, `ServiceProfile name "${sp.name}" is not a fully qualified name; expected ${sp.name.split(".")[0] ?? sp.name}.${sp.namespace}${suffix}`));
+    }
+    return out;
+  },
+};

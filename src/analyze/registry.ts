@@ -1,0 +1,37 @@
+/** Every analyzer, by code, and the runner that applies them to a MeshModel. */
+import type { MeshModel } from "../model/mesh-model.js";
+import { sortFindings, type Finding } from "../report/finding.js";
+import type { AnalyzeContext, Analyzer } from "./analyzer.js";
+import { backendNotFound, crossNamespaceWithoutGrant, parentNotFound } from "./gateway-api.js";
+import { destinationHostNotFound, gatewayNotFound, subsetNotFound } from "./istio-references.js";
+import { unreachableRule, weightsNotHundred } from "./istio-routes.js";
+import { authorizationSelectsNothing, mtlsConflict, subsetSelectsNothing } from "./istio-workloads.js";
+import { authorizationTargetNotFound, serverPortNotOnPods, serviceProfileNotFqdn } from "./linkerd.js";
+
+/** All built-in analyzers, sorted by code. */
+export const analyzers: readonly Analyzer[] = [
+  destinationHostNotFound,
+  subsetNotFound,
+  gatewayNotFound,
+  weightsNotHundred,
+  unreachableRule,
+  subsetSelectsNothing,
+  authorizationSelectsNothing,
+  mtlsConflict,
+  parentNotFound,
+  backendNotFound,
+  crossNamespaceWithoutGrant,
+  serverPortNotOnPods,
+  authorizationTargetNotFound,
+  serviceProfileNotFqdn,
+].sort((a, b) => a.code.localeCompare(b.code));
+
+/** The analyzer with this code, if any. */
+export function analyzerFor(code: string): Analyzer | undefined {
+  return analyzers.find((a) => a.code === code.toUpperCase());
+}
+
+/** Runs every analyzer on the model; findings are sorted. */
+export function runAnalyzers(model: MeshModel, ctx: AnalyzeContext, list: readonly Analyzer[] = analyzers): Finding[] {
+  return sortFindings(list.flatMap((a) => a.run(model, ctx)));
+}
