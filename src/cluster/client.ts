@@ -151,7 +151,8 @@ export function createKubeClient(kc: KubeConfig, options: Partial<ClientOptions>
 
   function once(method: string, url: URL, body: string | undefined, contentType: string | undefined): Promise<RawResponse> {
     return limit(async () => {
-      const ro = await requestOptions(method, contentType ? { "Content-Type": contentType } : {});
+      // an explicit Content-Length: a chunked DELETE body leaves the keep-alive socket unusable (the next request gets 400)
+      const ro = await requestOptions(method, body !== undefined ? { "Content-Type": contentType ?? "application/json", "Content-Length": String(Buffer.byteLength(body)) } : {});
       return new Promise<RawResponse>((resolve, reject) => {
         const req = (isHttp ? httpRequest : httpsRequest)(url, ro, (res) => {
           const chunks: Buffer[] = [];
