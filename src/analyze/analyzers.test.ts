@@ -1,0 +1,299 @@
+import { describe, expect, it } from "vitest";
+import { buildMeshModel } from "../model/mesh-model.js";
+import { parseManifests } from "../source/yaml.js";
+import type { ReferencePolicy } from "./analyzer.js";
+import { analyzerFor, analyzers, runAnalyzers } from "./registry.js";
+
+/** Runs one analyzer on inline YAML: [severity, line, message] per finding. */
+function run(code: string, text: string, references: ReferencePolicy = "warn"): [string, number, string][] {
+  const a = analyzerFor(code);
+  if (!a) throw new Error(code);
+  const model = buildMeshModel(parseManifests(text, "m.yaml").manifests);
+  return runAnalyzers(model, { references }, [a]).map((f) => [f.severity, f.line, f.message]);
+}
+
+const svc = (name: string, ns = "bookinfo", labels = `{app: ${name}}`) => `---
+apiVersion: v1
+kind: Service
+metadata: {name: ${name}, namespace: ${ns}}
+spec: {selector: ${labels}, ports: [{name: http, port: 9080}]}
+`;
+const deploy = (name: string, labels: string, ns = "bookinfo", ports = "[{containerPort: 9080, name: http}]") => `---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+  template:
+    metadata: {labels: ${labels}}
+    spec: {containers: [{name: c, image: i, ports: ${ports}}]}
+`;
+const vs = (http: string, extra = "") => `---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: bookinfo}
+spec:
+  hosts: [reviews]
+${extra}  http:
+${http}`;
+const dr = (host: string, subsets: string, extra = "") => `---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ${host}, namespace: bookinfo}
+spec:
+  host: ${host}
+${extra}  subsets: ${subsets}
+`;
+
+describe("the registry", () => {
+  it("has unique, well-formed codes in order, each with a title and a one-paragraph explanation", () => {
+    const codes = analyzers.map((a) => a.code);
+    expect(new Set(codes).size).toBe(codes.length);
+    expect([...codes].sort()).toEqual(codes);
+    for (const a of analyzers) {
+      expect(a.code).toMatch(/^MSH[2-5][0-9]{3}$/);
+      expect(a.title.length).toBeGreaterThan(10);
+      expect(a.explanation).not.toContain("\n");
+      expect(a.explanation.length).toBeGreaterThan(150);
+      if (a.istio) expect(a.istio).toMatch(/^IST[0-9]{4}$/);
+    }
+  });
+});
+
+describe("MSH2001 destination host not found", () => {
+  const route = "  - route: [{destination: {host: reviews}}]\n";
+  it("is an error when the repository holds Services but not this one", () => {
+    expect(run("MSH2001", svc("ratings") + vs(route))).toEqual([["error", 13, 'destination host "reviews" (reviews.bookinfo.svc.cluster.local) is not a Service or ServiceEntry host']]);
+  });
+  it("is silent when the Service or a ServiceEntry host exists", () => {
+    expect(run("MSH2001", svc("reviews") + vs(route))).toEqual([]);
+    expect(run("MSH2001", `${svc("ratings")}---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: bookinfo}
+spec: {hosts: ["*.bookinfo.svc.cluster.local"], resolution: DNS}
+${vs(route)}`)).toEqual([]);
+  });
+  it("is a warning saying so when the repository holds no Services; strict makes it an error, off silences it", () => {
+    const [w] = run("MSH2001", vs(route));
+    expect(w?.[0]).toBe("warning");
+    expect(w?.[2]).toMatch(/the repository holds no Services or ServiceEntries, so this could not be confirmed$/);
+    expect(run("MSH2001", vs(route), "strict").map((f) => f[0])).toEqual(["error"]);
+    expect(run("MSH2001", vs(route), "off")).toEqual([]);
+  });
+});
+
+describe("MSH2002 subset not defined", () => {
+  const route = "  - route: [{destination: {host: reviews, subset: v3}}]\n";
+  it("reports a subset no DestinationRule for the host defines", () => {
+    expect(run("MSH2002", dr("reviews", "[{name: v1, labels: {version: v1}}]") + vs(route))).toEqual([["error", 15, "subset \"v3\" of host reviews.bookinfo.svc.cluster.local is not defined by any DestinationRule"]]);
+  });
+  it("accepts a subset defined under the host's FQDN", () => {
+    expect(run("MSH2002", dr("reviews.bookinfo.svc.cluster.local", "[{name: v3, labels: {version: v3}}]") + vs(route))).toEqual([]);
+  });
+  it("is a warning when the repository holds no DestinationRules", () => {
+    expect(run("MSH2002", vs(route)).map((f) => f[0])).toEqual(["warning"]);
+  });
+});
+
+describe("MSH2003 gateway not found", () => {
+  const gw = `---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: public, namespace: istio-ingress}
+spec: {selector: {istio: ingressgateway}, servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]}
+`;
+  const route = "  - route: [{destination: {host: reviews}}]\n";
+  it("reports a gateway that is not in the gateway's namespace", () => {
+    expect(run("MSH2003", gw + vs(route, "  gateways: [public, mesh]\n"))).toEqual([["error", 12, 'gateway "public" is not an Istio Gateway (looked for bookinfo/public)']]);
+  });
+  it("accepts ns/name, mesh and the older FQDN form", () => {
+    expect(run("MSH2003", gw + vs(route, "  gateways: [istio-ingress/public, mesh, public.istio-ingress.svc.cluster.local]\n"))).toEqual([]);
+  });
+});
+
+describe("MSH2004 weights", () => {
+  it("reports weights that do not add up to 100", () => {
+    expect(run("MSH2004", vs("  - route:\n    - {destination: {host: reviews, subset: v1}, weight: 90}\n    - {destination: {host: reviews, subset: v2}, weight: 20}\n"))).toEqual([
+      ["warning", 8, "the weights of http[0]'s 2 destinations add up to 110, not 100"],
+    ]);
+  });
+  it("accepts 100 and a single destination without weight", () => {
+    expect(run("MSH2004", vs("  - route:\n    - {destination: {host: reviews, subset: v1}, weight: 90}\n    - {destination: {host: reviews, subset: v2}, weight: 10}\n  - route: [{destination: {host: reviews}}]\n"))).toEqual([]);
+  });
+});
+
+describe("MSH2005 unreachable rule", () => {
+  it("reports rules after a catch-all as errors, or warnings when they route the same way", () => {
+    const text = vs(`  - route: [{destination: {host: reviews, subset: v1}}]
+  - match: [{headers: {end-user: {exact: jason}}}]
+    route: [{destination: {host: reviews, subset: v2}}]
+  - route: [{destination: {host: reviews, subset: v1}}]
+`);
+    expect(run("MSH2005", text).map((f) => [f[0], f[1]])).toEqual([
+      ["error", 9],
+      ["warning", 11],
+    ]);
+  });
+  it("accepts a catch-all at the end", () => {
+    expect(run("MSH2005", vs("  - match: [{uri: {prefix: /api}}]\n    route: [{destination: {host: reviews}}]\n  - route: [{destination: {host: reviews}}]\n"))).toEqual([]);
+  });
+});
+
+describe("MSH2006 subset matching no workload", () => {
+  const objs = svc("reviews") + deploy("reviews-v1", "{app: reviews, version: v1}");
+  it("reports a subset whose labels none of the Service's workloads carries", () => {
+    expect(run("MSH2006", objs + dr("reviews", "[{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]"))).toEqual([
+      ["warning", 20, "subset \"v2\" (version=v2) matches none of the workloads of Service bookinfo/reviews (Deployment/reviews-v1)"],
+    ]);
+  });
+  it("is silent when the subset matches, or when the repository holds no workloads", () => {
+    expect(run("MSH2006", objs + dr("reviews", "[{name: v1, labels: {version: v1}}]"))).toEqual([]);
+    expect(run("MSH2006", svc("reviews") + dr("reviews", "[{name: v2, labels: {version: v2}}]"))).toEqual([]);
+  });
+});
+
+describe("MSH2007 AuthorizationPolicy selecting nothing", () => {
+  const ap = (sel: string) => `---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: p, namespace: bookinfo}
+spec:
+  selector: {matchLabels: ${sel}}
+  action: ALLOW
+`;
+  it("reports a selector that matches no workload in the namespace", () => {
+    expect(run("MSH2007", deploy("reviews-v1", "{app: reviews}") + deploy("x", "{app: ratings}", "other") + ap("{app: ratings}"))).toEqual([["warning", 22, "selector app=ratings matches no workload in namespace bookinfo"]]);
+  });
+  it("is silent when a workload matches", () => {
+    expect(run("MSH2007", deploy("reviews-v1", "{app: reviews}") + ap("{app: reviews}"))).toEqual([]);
+  });
+});
+
+describe("MSH2008 mTLS conflict", () => {
+  const pa = (mode: string) => `---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec: {mtls: {mode: ${mode}}}
+`;
+  const objs = svc("reviews") + deploy("reviews-v1", "{app: reviews}");
+  it("reports DISABLE towards a STRICT workload, and ISTIO_MUTUAL towards a DISABLE one", () => {
+    const f = run("MSH2008", objs + pa("STRICT") + dr("reviews", "[]", "  trafficPolicy: {tls: {mode: DISABLE}}\n"));
+    expect(f.map((x) => x[0])).toEqual(["error"]);
+    expect(f[0]?.[2]).toMatch(/^tls mode DISABLE for reviews.bookinfo.svc.cluster.local conflicts with mTLS STRICT set by PeerAuthentication istio-system\/default \(m.yaml:/);
+    expect(run("MSH2008", objs + pa("DISABLE") + dr("reviews", "[]", "  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}\n")).length).toBe(1);
+  });
+  it("accepts DISABLE towards PERMISSIVE and ISTIO_MUTUAL towards STRICT", () => {
+    expect(run("MSH2008", objs + pa("PERMISSIVE") + dr("reviews", "[]", "  trafficPolicy: {tls: {mode: DISABLE}}\n"))).toEqual([]);
+    expect(run("MSH2008", objs + pa("STRICT") + dr("reviews", "[]", "  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}\n"))).toEqual([]);
+  });
+});
+
+const route = (backend: string, parent = "{name: public}") => `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: shop}
+spec:
+  parentRefs: [${parent}]
+  rules: [{backendRefs: [${backend}]}]
+`;
+const gwapi = (ns = "shop") => `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: public, namespace: ${ns}}
+spec: {gatewayClassName: istio, listeners: [{name: http, port: 80, protocol: HTTP}]}
+`;
+
+describe("MSH3001 parentRef not found", () => {
+  it("reports a missing Gateway (looked for in the route's namespace)", () => {
+    expect(run("MSH3001", gwapi("infra") + route("{name: web, port: 80}"))).toEqual([["error", 11, "parent Gateway shop/public does not exist"]]);
+  });
+  it("accepts an existing Gateway and warns when the repository holds none", () => {
+    expect(run("MSH3001", gwapi() + route("{name: web, port: 80}"))).toEqual([]);
+    expect(run("MSH3001", route("{name: web, port: 80}")).map((f) => f[0])).toEqual(["warning"]);
+  });
+});
+
+describe("MSH3002 backendRef not found", () => {
+  it("reports a missing Service", () => {
+    expect(run("MSH3002", svc("web", "shop") + route("{name: api, port: 80}"))).toEqual([["error", 12, "backend Service shop/api does not exist"]]);
+  });
+  it("accepts an existing Service", () => {
+    expect(run("MSH3002", svc("web", "shop") + route("{name: web, port: 80}"))).toEqual([]);
+  });
+});
+
+describe("MSH3003 cross-namespace backendRef", () => {
+  const grant = (fromNs: string) => `---
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: g, namespace: backend}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: ${fromNs}}]
+  to: [{group: "", kind: Service}]
+`;
+  it("reports a backend in another namespace without a ReferenceGrant there", () => {
+    expect(run("MSH3003", grant("other") + route("{name: api, namespace: backend, port: 80}"))).toEqual([
+      ["error", 14, "backend Service backend/api is in another namespace and no ReferenceGrant in backend allows HTTPRoutes from shop"],
+    ]);
+  });
+  it("accepts it with a matching ReferenceGrant", () => {
+    expect(run("MSH3003", grant("shop") + route("{name: api, namespace: backend, port: 80}"))).toEqual([]);
+  });
+});
+
+const server = (port: string) => `---
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: web-http, namespace: emojivoto}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  port: ${port}
+`;
+
+describe("MSH4001 Server port not on pods", () => {
+  const pods = deploy("web", "{app: web}", "emojivoto", "[{containerPort: 8080, name: http}]");
+  it("reports a port none of the selected pods declares", () => {
+    expect(run("MSH4001", pods + server("9090"))).toEqual([["error", 15, "port 9090 is not a container port of the selected workloads (Deployment/web)"]]);
+  });
+  it("accepts a declared port by number or by name", () => {
+    expect(run("MSH4001", pods + server("8080"))).toEqual([]);
+    expect(run("MSH4001", pods + server("http"))).toEqual([]);
+  });
+});
+
+describe("MSH4002 Linkerd AuthorizationPolicy target", () => {
+  const ap = (name: string) => `---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: a, namespace: emojivoto}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: Server, name: ${name}}
+  requiredAuthenticationRefs: [{name: web, kind: ServiceAccount}]
+`;
+  it("reports a target Server that does not exist", () => {
+    expect(run("MSH4002", server("8080") + ap("web-grpc"))).toEqual([["error", 13, "target Server emojivoto/web-grpc does not exist"]]);
+  });
+  it("accepts an existing target and warns when the repository holds no Servers", () => {
+    expect(run("MSH4002", server("8080") + ap("web-http"))).toEqual([]);
+    expect(run("MSH4002", ap("web-http")).map((f) => f[0])).toEqual(["warning"]);
+  });
+});
+
+describe("MSH4003 ServiceProfile name", () => {
+  const sp = (name: string) => `---
+apiVersion: linkerd.io/v1alpha2
+kind: ServiceProfile
+metadata: {name: ${name}, namespace: emojivoto}
+spec: {routes: []}
+`;
+  it("reports a short name", () => {
+    expect(run("MSH4003", sp("web-svc") + sp("web-svc.emojivoto"))).toEqual([
+      ["error", 4, 'ServiceProfile name "web-svc" is not a fully qualified name; expected web-svc.emojivoto.svc.cluster.local'],
+      ["error", 9, 'ServiceProfile name "web-svc.emojivoto" is not a fully qualified name; expected web-svc.emojivoto.svc.cluster.local'],
+    ]);
+  });
+  it("accepts the Service FQDN and external FQDNs", () => {
+    expect(run("MSH4003", sp("web-svc.emojivoto.svc.cluster.local") + sp("api.example.com"))).toEqual([]);
+  });
+});
