@@ -104,7 +104,10 @@ export async function computePlan(kube: KubeClient, manifests: Manifest[], opts:
         const dry = await kube.apply(d.obj, { dryRun: true, force: opts.force ?? false });
         if (!live) return { ...base, action: "created" };
         const changes = diffObjects(live, dry);
-        return changes.length ? { ...base, action: "configured", changes } : { ...base, action: "unchanged" };
+        if (changes.length) return { ...base, action: "configured", changes };
+        // same content but never applied by meshops (e.g. created with kubectl): apply to own its fields, or it could never be pruned
+        if (!managedByMeshops(live)) return { ...base, action: "configured", changes: [], reason: "adopted: its fields become managed by meshops" };
+        return { ...base, action: "unchanged" };
       } catch (e) {
         const group = m.ref.apiVersion.includes("/") ? m.ref.apiVersion.split("/")[0] : "";
         if (e instanceof KubeError && e.code === "unknown_kind" && creatingKinds.has(`${group}|${m.ref.kind}`)) {
