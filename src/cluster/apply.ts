@@ -7,7 +7,7 @@ import type { KubeClient, KubeObject } from "./client.js";
 import { KubeError } from "./errors.js";
 import type { Clock } from "./lease.js";
 import { stages } from "./order.js";
-import type { Plan, PlanEntry } from "./plan.js";
+import { locateError, type Plan, type PlanEntry } from "./plan.js";
 
 export interface ExecuteOptions {
   force: boolean;
@@ -31,7 +31,8 @@ export interface ApplyResult {
 function failed(entry: PlanEntry, e: unknown): PlanEntry {
   if (!(e instanceof KubeError)) throw e;
   const { desired: _d, ...rest } = entry;
-  return { ...rest, action: "skipped", reason: e.message, error: { code: e.code, message: e.message, ...(e.details.conflicts ? { conflicts: e.details.conflicts } : {}) } };
+  const at = entry.manifest ? locateError(entry.manifest, e) : undefined;
+  return { ...rest, ...(at ? { origin: at } : {}), action: "skipped", reason: e.message, error: { code: e.code, message: e.message, ...(e.details.conflicts ? { conflicts: e.details.conflicts } : {}) } };
 }
 
 async function waitEstablished(kube: KubeClient, crd: KubeObject, clock: Clock, timeoutMs: number): Promise<void> {

@@ -183,7 +183,7 @@ export function createKubeClient(kc: KubeConfig, options: Partial<ClientOptions>
         if ((code === "ECONNRESET" || code === "EPIPE") && attempt < 1) continue;
         throw new UnreachableError(`cluster ${contextName} at ${cluster!.server} is unreachable: ${(e as Error).message}`);
       }
-      if ((res.status === 429 || res.status >= 500) && attempt < opts.maxRetries) {
+      if ((res.status === 429 || (res.status >= 500 && !isPermanent(res))) && attempt < opts.maxRetries) {
         const retryAfter = Number(res.headers["retry-after"]);
         const backoff = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : opts.backoffMs * 2 ** attempt;
         await opts.sleep(Math.min(backoff, opts.maxBackoffMs));
@@ -201,14 +201,21 @@ export function createKubeClient(kc: KubeConfig, options: Partial<ClientOptions>
     } catch {
       status = { message: res.body.slice(0, 300) };
     }
-    const code = res.status === 409 && status.reason === "AlreadyExists" ? "already_exists" : codeForStatus(res.status);
+    const code = res.status === 409 && status.reason === "AlreadyExists" ? "already_exists" : isPermanent(res) ? "invalid" : codeForStatus(res.status);
     const who = ctx.subject ? `${ctx.subject}: ` : "";
     const conflicts = res.status === 409 ? parseConflicts(status) : [];
     let message: string;
     if (code === "forbidden") message = `${who}forbidden: cannot ${ctx.verb} ${ctx.resource} (${status.message ?? "403"})`;
     else if (conflicts.length > 0) message = `${who}conflict: ${conflicts.map((c) => `${c.field} is owned by "${c.manager}"`).join(", ")} (use --force-conflicts to take ownership)`;
+    else if (code === "invalid") message = `${who}invalid: ${status.message ?? res.status}`;
     else message = `${who}${ctx.verb} ${ctx.resource} failed: ${res.status} ${status.message ?? ""}`.trim();
-    return new KubeError(code, message, { status: res.status, verb: ctx.verb, resource: ctx.resource, ...(ctx.subject ? { subject: ctx.subject } : {}), ...(conflicts.length ? { conflicts } : {}) });
+    const fields = [...(status.details?.causes ?? []).map((c) => c.field).filter((f): f is string => Boolean(f)), ...[...(status.message ?? "").matchAll(/(?:^|[\s(:])(\.?(?:spec|metadata|data|stringData)(?:\.[\w-]+|\[\d+\])*)/g)].map((m) => m[1]!)];
+    return new KubeError(code, message, { status: res.status, verb: ctx.verb, resource: ctx.resource, ...(ctx.subject ? { subject: ctx.subject } : {}), ...(conflicts.length ? { conflicts } : {}), ...(fields.length ? { fields } : {}) });
+  }
+
+  /** A 500 that retrying cannot fix: server-side apply answers a wrongly typed field with 500 "failed to create typed patch object". */
+  function isPermanent(res: RawResponse): boolean {
+    return res.status === 500 && /failed to create typed patch object|failed to convert/.test(res.body);
   }
 
   function groupVersionPath(apiVersion: string): string {

@@ -17,7 +17,7 @@ export class KubeError extends Error {
   constructor(
     readonly code: KubeErrorCode,
     message: string,
-    readonly details: { status?: number; verb?: string; resource?: string; subject?: string; conflicts?: FieldConflict[]; cause?: unknown } = {},
+    readonly details: { status?: number; verb?: string; resource?: string; subject?: string; conflicts?: FieldConflict[]; fields?: string[]; cause?: unknown } = {},
   ) {
     super(message);
     // a 409 or 403 does not go away by retrying; a 5xx that outlived the retries might

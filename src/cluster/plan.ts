@@ -27,6 +27,8 @@ export interface PlanEntry {
   error?: { code: string; message: string; conflicts?: FieldConflict[] };
   /** The object to apply (with its namespace resolved); not part of the JSON output. */
   desired?: KubeObject;
+  /** The rendered object, to locate fields an API error names. */
+  manifest?: Manifest;
   /** Live uid/resourceVersion of an object to prune (delete precondition). */
   live?: { resourceVersion?: string };
 }
@@ -57,6 +59,23 @@ export function managedByMeshops(obj: KubeObject, manager = "meshops"): boolean 
 function errorOf(e: unknown): PlanEntry["error"] {
   if (e instanceof KubeError) return { code: e.code, message: e.message, ...(e.details.conflicts ? { conflicts: e.details.conflicts } : {}) };
   throw e;
+}
+
+/** "spec.http[0].route[0].weight" → ["spec", "http", 0, "route", 0, "weight"]. */
+export function parseFieldPath(field: string): (string | number)[] {
+  const out: (string | number)[] = [];
+  for (const m of field.replace(/^\./, "").matchAll(/([^.[\]]+)|\[(\d+)\]/g)) out.push(m[2] !== undefined ? Number(m[2]) : m[1]!);
+  return out;
+}
+
+/** The file and line of the field an API error names, when the origin file has it. */
+export function locateError(m: Manifest, e: unknown): { file: string; line: number } | undefined {
+  if (!(e instanceof KubeError)) return undefined;
+  for (const f of e.details.fields ?? []) {
+    const pos = m.locate(parseFieldPath(f));
+    if (pos) return { file: m.origin.file, line: pos.line };
+  }
+  return undefined;
 }
 
 /** Resolves namespaces (the context's for namespaced objects that name none) and adds meshops' labels. */
@@ -94,7 +113,7 @@ export async function computePlan(kube: KubeClient, manifests: Manifest[], opts:
       try {
         const d = await desiredObject(kube, m, labels);
         ref = d.ref;
-        const base = { subject: subjectOf(ref), ref, origin, desired: d.obj };
+        const base = { subject: subjectOf(ref), ref, origin, desired: d.obj, manifest: m };
         const live = await kube.get(ref);
         if (!live && ref.namespace && creatingNamespaces.has(ref.namespace)) {
           // its namespace is created by this plan: a dry run would fail with NotFound
@@ -114,10 +133,10 @@ export async function computePlan(kube: KubeClient, manifests: Manifest[], opts:
           // its CRD is created by this plan: it can only be checked once the CRD is established
           const meta = (m.object.metadata ?? {}) as Record<string, unknown>;
           const desired = { ...m.object, metadata: { ...meta, labels: { ...((meta.labels ?? {}) as Record<string, string>), ...labels } } };
-          return { subject: subjectOf(ref), ref, origin, action: "created", desired, reason: "its CRD is created by this apply" };
+          return { subject: subjectOf(ref), ref, origin, action: "created", desired, manifest: m, reason: "its CRD is created by this apply" };
         }
         const error = errorOf(e);
-        return { subject: subjectOf(ref), ref, origin, action: "skipped", reason: error?.message ?? "failed", ...(error ? { error } : {}) };
+        return { subject: subjectOf(ref), ref, origin: locateError(m, e) ?? origin, action: "skipped", reason: error?.message ?? "failed", ...(error ? { error } : {}) };
       }
     }),
   );
