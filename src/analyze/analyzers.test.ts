@@ -297,3 +297,214 @@ spec: {routes: []}
     expect(run("MSH4003", sp("web-svc.emojivoto.svc.cluster.local") + sp("api.example.com"))).toEqual([]);
   });
 });
+
+const ns = (name: string, meta = "") => `---
+apiVersion: v1
+kind: Namespace
+metadata: {name: ${name}${meta}}
+`;
+
+describe("MSH2009 two VirtualServices for one mesh host", () => {
+  const other = `---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews-canary, namespace: bookinfo}
+spec:
+  hosts: [reviews.bookinfo.svc.cluster.local]
+  http: [{route: [{destination: {host: reviews}}]}]
+`;
+  it("reports each VirtualService naming the same host on the mesh gateway", () => {
+    expect(run("MSH2009", vs("  - route: [{destination: {host: reviews}}]\n") + other).map((f) => [f[1], f[2]])).toEqual([
+      [6, "host reviews.bookinfo.svc.cluster.local is also routed on the mesh gateway by VirtualService bookinfo/reviews-canary; sidecars use only one of them"],
+      [14, "host reviews.bookinfo.svc.cluster.local is also routed on the mesh gateway by VirtualService bookinfo/reviews; sidecars use only one of them"],
+    ]);
+  });
+  it("accepts the same host on an ingress gateway (Istio merges those)", () => {
+    expect(run("MSH2009", vs("  - route: [{destination: {host: reviews}}]\n", "  gateways: [istio-system/public]\n") + other)).toEqual([]);
+  });
+});
+
+describe("MSH2010 plaintext port override", () => {
+  const pa = (mesh: string, port: string) => `---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec: {mtls: {mode: ${mesh}}}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: reviews, namespace: bookinfo}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  portLevelMtls:
+    9090: {mode: ${port}}
+`;
+  it("reports a port left PERMISSIVE or DISABLE under an inherited STRICT", () => {
+    expect(run("MSH2010", pa("STRICT", "DISABLE"))).toEqual([["warning", 13, "port 9090 accepts only plaintext (DISABLE) while the selected workloads are STRICT"]]);
+  });
+  it("is silent when the workloads are not STRICT or the port is STRICT", () => {
+    expect(run("MSH2010", pa("PERMISSIVE", "DISABLE"))).toEqual([]);
+    expect(run("MSH2010", pa("STRICT", "STRICT"))).toEqual([]);
+  });
+});
+
+describe("MSH2011 allow-all rule", () => {
+  const ap = (rules: string) => `---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: p, namespace: bookinfo}
+spec:
+  action: ALLOW
+  rules: ${rules}
+`;
+  it("reports an empty ALLOW rule", () => {
+    expect(run("MSH2011", ap("[{}]"))).toEqual([["warning", 7, "rules[0] is empty and allows every request to the whole namespace bookinfo"]]);
+  });
+  it("accepts a rule with a source", () => {
+    expect(run("MSH2011", ap('[{from: [{source: {principals: ["cluster.local/ns/bookinfo/sa/productpage"]}}]}]'))).toEqual([]);
+  });
+});
+
+describe("MSH2012 port naming", () => {
+  const service = (ports: string) => `---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {selector: {app: web}, ports: ${ports}}
+`;
+  it("reports a port with neither a protocol name nor appProtocol in an injected namespace", () => {
+    expect(run("MSH2012", ns("shop", ", labels: {istio-injection: enabled}") + service("[{name: web, port: 80}, {port: 81}]")).map((f) => [f[0], f[2]])).toEqual([
+      ["info", "port 80 (web) has no appProtocol and its name does not start with a protocol (http, grpc, tcp, ...)"],
+      ["info", "port 81 has no appProtocol and its name does not start with a protocol (http, grpc, tcp, ...)"],
+    ]);
+  });
+  it("accepts protocol names, appProtocol, and namespaces without injection", () => {
+    expect(run("MSH2012", ns("shop", ", labels: {istio.io/rev: stable}") + service("[{name: http-web, port: 80}, {name: grpc, port: 81}, {name: x, port: 82, appProtocol: http}]"))).toEqual([]);
+    expect(run("MSH2012", ns("shop") + service("[{name: web, port: 80}]"))).toEqual([]);
+  });
+});
+
+describe("MSH2013 destination port", () => {
+  it("reports a port the Service does not expose", () => {
+    expect(run("MSH2013", svc("reviews") + vs("  - route: [{destination: {host: reviews, port: {number: 9090}}}]\n"))).toEqual([["error", 13, "port 9090 is not a port of Service bookinfo/reviews (9080)"]]);
+  });
+  it("accepts a Service port", () => {
+    expect(run("MSH2013", svc("reviews") + vs("  - route: [{destination: {host: reviews, port: {number: 9080}}}]\n"))).toEqual([]);
+  });
+});
+
+describe("MSH3004 backendRef port", () => {
+  it("reports a port the Service does not expose", () => {
+    expect(run("MSH3004", svc("web", "shop") + route("{name: web, port: 80}"))).toEqual([["error", 12, "port 80 is not a port of Service shop/web (9080)"]]);
+  });
+  it("accepts a Service port", () => {
+    expect(run("MSH3004", svc("web", "shop") + route("{name: web, port: 9080}"))).toEqual([]);
+  });
+});
+
+describe("MSH3005 listener admitting the route's namespace", () => {
+  const gw = (allowed: string) => `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: public, namespace: infra}
+spec:
+  gatewayClassName: istio
+  listeners: [{name: http, port: 80, protocol: HTTP${allowed}}]
+`;
+  const r = route("{name: web, port: 80}", "{name: public, namespace: infra}");
+  it("reports a route in another namespace on a listener admitting only Same", () => {
+    expect(run("MSH3005", gw("") + r)).toEqual([["error", 13, "no listener of Gateway infra/public admits HTTPRoutes from namespace shop"]]);
+  });
+  it("accepts All, a matching Selector, and routes in the Gateway's namespace", () => {
+    expect(run("MSH3005", gw(", allowedRoutes: {namespaces: {from: All}}") + r)).toEqual([]);
+    expect(run("MSH3005", ns("shop", ", labels: {gateway: public}") + gw(", allowedRoutes: {namespaces: {from: Selector, selector: {matchLabels: {gateway: public}}}}") + r)).toEqual([]);
+    expect(run("MSH3005", ns("shop") + gw(", allowedRoutes: {namespaces: {from: Selector, selector: {matchLabels: {gateway: public}}}}") + r).length).toBe(1);
+  });
+});
+
+describe("MSH4004 Server selecting nothing", () => {
+  it("reports a podSelector that matches no workload", () => {
+    expect(run("MSH4004", deploy("voting", "{app: voting}", "emojivoto") + server("8080"))).toEqual([["warning", 14, "podSelector app=web matches no workload in namespace emojivoto"]]);
+  });
+  it("is silent when a workload matches or the repository holds none", () => {
+    expect(run("MSH4004", deploy("web", "{app: web}", "emojivoto") + server("8080"))).toEqual([]);
+    expect(run("MSH4004", server("8080"))).toEqual([]);
+  });
+});
+
+describe("MSH4005 TrafficSplit services", () => {
+  const ts = `---
+apiVersion: split.smi-spec.io/v1alpha2
+kind: TrafficSplit
+metadata: {name: web, namespace: emojivoto}
+spec:
+  service: web-apex
+  backends: [{service: web-v1, weight: 900m}, {service: web-v2, weight: 100m}]
+`;
+  it("reports a missing apex and backend Service", () => {
+    expect(run("MSH4005", svc("web-v1", "emojivoto") + ts).map((f) => [f[0], f[2]])).toEqual([
+      ["error", "apex Service emojivoto/web-apex does not exist"],
+      ["error", "backend Service emojivoto/web-v2 does not exist"],
+    ]);
+  });
+  it("accepts existing Services", () => {
+    expect(run("MSH4005", svc("web-apex", "emojivoto") + svc("web-v1", "emojivoto") + svc("web-v2", "emojivoto") + ts)).toEqual([]);
+  });
+});
+
+describe("MSH4006 Server on pods without the Linkerd proxy", () => {
+  const pods = deploy("web", "{app: web}", "emojivoto");
+  it("reports selected workloads that get no proxy", () => {
+    expect(run("MSH4006", ns("emojivoto") + pods + server("9080")).map((f) => f[2])).toEqual(["selects Deployment/web, which get no Linkerd proxy (linkerd.io/inject on the pod template or namespace emojivoto)"]);
+  });
+  it("accepts an injected namespace", () => {
+    expect(run("MSH4006", ns("emojivoto", ", annotations: {linkerd.io/inject: enabled}") + pods + server("9080"))).toEqual([]);
+  });
+});
+
+describe("MSH5001 Service selecting nothing", () => {
+  it("reports a selector that matches none of the namespace's workloads", () => {
+    expect(run("MSH5001", svc("reviews") + deploy("ratings", "{app: ratings}"))).toEqual([["warning", 5, "selector app=reviews matches none of the workloads in namespace bookinfo"]]);
+  });
+  it("is silent when a workload matches or the namespace has no workloads in the repository", () => {
+    expect(run("MSH5001", svc("reviews") + deploy("reviews", "{app: reviews}"))).toEqual([]);
+    expect(run("MSH5001", svc("reviews") + deploy("ratings", "{app: ratings}", "other"))).toEqual([]);
+  });
+});
+
+describe("MSH5002 ServiceAccount not found", () => {
+  const sa = (name: string) => `---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: ${name}, namespace: bookinfo}
+`;
+  const d = `---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: reviews, namespace: bookinfo}
+spec:
+  template:
+    metadata: {labels: {app: reviews}}
+    spec:
+      serviceAccountName: bookinfo-reviews
+      containers: [{name: c, image: i}]
+`;
+  it("reports a missing account, as a warning when the repository holds none", () => {
+    expect(run("MSH5002", sa("bookinfo-ratings") + d)).toEqual([["error", 13, "ServiceAccount bookinfo/bookinfo-reviews does not exist"]]);
+    expect(run("MSH5002", d).map((f) => f[0])).toEqual(["warning"]);
+  });
+  it("accepts an existing account", () => {
+    expect(run("MSH5002", sa("bookinfo-reviews") + d)).toEqual([]);
+  });
+});
+
+describe("MSH5003 Istio policy without sidecar injection", () => {
+  const objs = deploy("reviews", "{app: reviews}") + dr("reviews", "[]");
+  it("reports a namespace with Istio policy and no injection", () => {
+    expect(run("MSH5003", ns("bookinfo") + objs)).toEqual([["warning", 4, "namespace bookinfo has Istio policy but no sidecar injection (istio-injection=enabled or istio.io/rev) for Deployment/reviews"]]);
+  });
+  it("accepts an injected namespace, and is silent without the Namespace object", () => {
+    expect(run("MSH5003", ns("bookinfo", ", labels: {istio-injection: enabled}") + objs)).toEqual([]);
+    expect(run("MSH5003", objs)).toEqual([]);
+  });
+});

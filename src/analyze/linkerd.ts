@@ -1,5 +1,5 @@
 /** Linkerd: Servers whose port no pod has, AuthorizationPolicy targets that do not exist, ServiceProfiles not named by FQDN. */
-import { workloadsSelectedBy } from "../model/mesh-model.js";
+import { linkerdInjected, workloadsSelectedBy } from "../model/mesh-model.js";
 import type { Finding } from "../report/finding.js";
 import { findingAt, missingReference, type Analyzer } from "./analyzer.js";
 
@@ -56,6 +56,60 @@ export const serviceProfileNotFqdn: Analyzer = {
       const dots = sp.name.split(".").length - 1;
       if (sp.name.endsWith(suffix) ? dots >= suffix.split(".").length : dots >= 2 && !sp.name.endsWith(".svc")) continue;
       out.push(findingAt(this, sp.source, `ServiceProfile name "${sp.name}" is not a fully qualified name; expected ${sp.name.split(".")[0] ?? sp.name}.${sp.namespace}${suffix}`));
+    }
+    return out;
+  },
+};
+
+export const serverSelectsNothing: Analyzer = {
+  code: "MSH4004",
+  severity: "warning",
+  title: "Linkerd Server selects no pod",
+  explanation:
+    "A Linkerd Server applies to the pods in its namespace that its podSelector matches. When none matches, the Server and every AuthorizationPolicy or ServerAuthorization attached to it protect nothing, usually because of a label typo. Fix the podSelector. Checked only when the repository holds workloads.",
+  run(model) {
+    const out: Finding[] = [];
+    if (model.workloads.length === 0) return out;
+    for (const s of model.linkerd.servers) {
+      if (!s.podSelector || s.hasExpressions) continue;
+      if (workloadsSelectedBy(model, s.namespace, s.podSelector).length === 0)
+        out.push(findingAt(this, s.source, `podSelector ${Object.entries(s.podSelector).map(([k, v]) => `${k}=${v}`).join(",") || "(all pods)"} matches no workload in namespace ${s.namespace}`, { path: ["spec", "podSelector"] }));
+    }
+    return out;
+  },
+};
+
+export const trafficSplitServiceNotFound: Analyzer = {
+  code: "MSH4005",
+  severity: "error",
+  title: "TrafficSplit service or backend not found",
+  explanation:
+    "An SMI TrafficSplit splits the traffic addressed to its apex service (spec.service) across backend Services in the same namespace. A missing apex means the split never applies; a missing backend receives its share of requests and fails them. When the repository holds no Services at all, the finding is a warning (meshops.yaml policy.references).",
+  run(model, ctx) {
+    const out: Finding[] = [];
+    const held = { any: model.kinds.has("/Service"), plural: "Services" };
+    const has = (ns: string, name: string): boolean => [...model.services.values()].some((s) => s.namespace === ns && s.name === name);
+    for (const ts of model.linkerd.trafficSplits) {
+      if (ts.service && !has(ts.namespace, ts.service)) out.push(...missingReference(this, ctx, ts.source, `apex Service ${ts.namespace}/${ts.service} does not exist`, held, ["spec", "service"]));
+      for (const b of ts.backends) if (b.service && !has(ts.namespace, b.service)) out.push(...missingReference(this, ctx, b.source, `backend Service ${ts.namespace}/${b.service} does not exist`, held, ["service"]));
+    }
+    return out;
+  },
+};
+
+export const serverOnUnmeshedPods: Analyzer = {
+  code: "MSH4006",
+  severity: "warning",
+  title: "Linkerd Server selects pods without the Linkerd proxy",
+  explanation:
+    "Linkerd policy (Server, AuthorizationPolicy, ServerAuthorization) is enforced by the proxy in each pod. A Server whose podSelector picks workloads that get no proxy (neither the pod template nor the namespace sets linkerd.io/inject: enabled) enforces nothing on them, and their traffic is neither authenticated nor encrypted. Enable injection, or remove the Server. Checked when the repository holds the workloads and their Namespace.",
+  run(model) {
+    const out: Finding[] = [];
+    for (const s of model.linkerd.servers) {
+      const sel = s.podSelector;
+      if (!sel || s.hasExpressions || !model.namespaces.has(s.namespace)) continue;
+      const bare = workloadsSelectedBy(model, s.namespace, sel).filter((w) => !linkerdInjected(model, w));
+      if (bare.length) out.push(findingAt(this, s.source, `selects ${bare.map((w) => `${w.kind}/${w.name}`).join(", ")}, which get no Linkerd proxy (linkerd.io/inject on the pod template or namespace ${s.namespace})`, { path: ["spec", "podSelector"] }));
     }
     return out;
   },

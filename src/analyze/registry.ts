@@ -2,11 +2,14 @@
 import type { MeshModel } from "../model/mesh-model.js";
 import { sortFindings, type Finding } from "../report/finding.js";
 import type { AnalyzeContext, Analyzer } from "./analyzer.js";
+import { namespaceNotInjected, serviceAccountNotFound, serviceSelectsNothing } from "./core.js";
+import { backendPortNotFound, listenerRejectsNamespace } from "./gateway-api-attach.js";
 import { backendNotFound, crossNamespaceWithoutGrant, parentNotFound } from "./gateway-api.js";
+import { allowAllRule, conflictingMeshVirtualServices, destinationPortNotFound, plaintextPortOverride, portNaming } from "./istio-conflicts.js";
 import { destinationHostNotFound, gatewayNotFound, subsetNotFound } from "./istio-references.js";
 import { unreachableRule, weightsNotHundred } from "./istio-routes.js";
 import { authorizationSelectsNothing, mtlsConflict, subsetSelectsNothing } from "./istio-workloads.js";
-import { authorizationTargetNotFound, serverPortNotOnPods, serviceProfileNotFqdn } from "./linkerd.js";
+import { authorizationTargetNotFound, serverOnUnmeshedPods, serverPortNotOnPods, serverSelectsNothing, serviceProfileNotFqdn, trafficSplitServiceNotFound } from "./linkerd.js";
 
 /** All built-in analyzers, sorted by code. */
 export const analyzers: readonly Analyzer[] = [
@@ -24,6 +27,19 @@ export const analyzers: readonly Analyzer[] = [
   serverPortNotOnPods,
   authorizationTargetNotFound,
   serviceProfileNotFqdn,
+  conflictingMeshVirtualServices,
+  plaintextPortOverride,
+  allowAllRule,
+  portNaming,
+  destinationPortNotFound,
+  backendPortNotFound,
+  listenerRejectsNamespace,
+  serverSelectsNothing,
+  trafficSplitServiceNotFound,
+  serviceSelectsNothing,
+  serviceAccountNotFound,
+  namespaceNotInjected,
+  serverOnUnmeshedPods,
 ].sort((a, b) => a.code.localeCompare(b.code));
 
 /** The analyzer with this code, if any. */

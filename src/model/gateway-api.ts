@@ -1,5 +1,5 @@
 /** Typed views of the Gateway API kinds: Gateway, HTTPRoute / GRPCRoute (and the other routes), ReferenceGrant. */
-import { asArr, asNum, asObj, asStr, namespaceOf, type Source } from "./core.js";
+import { asArr, asNum, asObj, asStr, asStrMap, namespaceOf, type Source } from "./core.js";
 import type { Manifest } from "./resource.js";
 
 export const GATEWAY_GROUP = "gateway.networking.k8s.io";
@@ -45,12 +45,24 @@ export interface GatewayRouteView {
   source: Source;
 }
 
+/** A Gateway listener and which namespaces' routes it admits (allowedRoutes.namespaces.from, default Same). */
+export interface ListenerView {
+  name: string;
+  port?: number;
+  protocol?: string;
+  hostname?: string;
+  allowedFrom: "Same" | "All" | "Selector";
+  /** matchLabels of allowedRoutes.namespaces.selector. */
+  allowedSelector?: Record<string, string>;
+  source: Source;
+}
+
 /** A Gateway API Gateway. */
 export interface GatewayView {
   name: string;
   namespace: string;
   gatewayClassName: string;
-  listeners: { name: string; port?: number; protocol?: string; hostname?: string; source: Source }[];
+  listeners: ListenerView[];
   source: Source;
 }
 
@@ -110,12 +122,23 @@ export function gatewayRouteView(m: Manifest): GatewayRouteView {
 /** Reads a Gateway API Gateway. */
 export function gatewayView(m: Manifest): GatewayView {
   const spec = asObj(m.object.spec);
-  const listeners = asArr(spec.listeners).map((l, i) => {
+  const listeners = asArr(spec.listeners).map((l, i): ListenerView => {
     const o = asObj(l);
     const port = asNum(o.port);
     const protocol = asStr(o.protocol);
     const hostname = asStr(o.hostname);
-    return { name: asStr(o.name) ?? "", ...(port !== undefined ? { port } : {}), ...(protocol ? { protocol } : {}), ...(hostname ? { hostname } : {}), source: { manifest: m, path: ["spec", "listeners", i] } };
+    const ns = asObj(asObj(o.allowedRoutes).namespaces);
+    const from = asStr(ns.from);
+    const allowedFrom: ListenerView["allowedFrom"] = from === "All" || from === "Selector" ? from : "Same";
+    return {
+      name: asStr(o.name) ?? "",
+      ...(port !== undefined ? { port } : {}),
+      ...(protocol ? { protocol } : {}),
+      ...(hostname ? { hostname } : {}),
+      allowedFrom,
+      ...(allowedFrom === "Selector" && ns.selector !== undefined ? { allowedSelector: asStrMap(asObj(ns.selector).matchLabels) } : {}),
+      source: { manifest: m, path: ["spec", "listeners", i] },
+    };
   });
   return { name: m.ref.name, namespace: namespaceOf(m), gatewayClassName: asStr(spec.gatewayClassName) ?? "", listeners, source: { manifest: m, path: [] } };
 }

@@ -1,0 +1,54 @@
+/** Gateway API attachment: backend ports, and listeners that do not admit a route's namespace. */
+import { selectorMatches } from "../model/core.js";
+import { GATEWAY_GROUP } from "../model/gateway-api.js";
+import type { Finding } from "../report/finding.js";
+import { findingAt, type Analyzer } from "./analyzer.js";
+
+export const backendPortNotFound: Analyzer = {
+  code: "MSH3004",
+  severity: "error",
+  title: "Route backendRef port is not a port of the Service",
+  explanation:
+    "A backendRef to a Service names one of the Service's ports (its port, not the targetPort). When the Service has no such port the backend is invalid (ResolvedRefs=False) and its share of requests fails. Use one of the Service's ports.",
+  run(model) {
+    const out: Finding[] = [];
+    for (const rt of model.gatewayApi.routes)
+      for (const rule of rt.rules)
+        for (const b of rule.backendRefs) {
+          if (b.kind !== "Service" || b.group !== "" || b.port === undefined) continue;
+          const svc = [...model.services.values()].find((s) => s.namespace === b.namespace && s.name === b.name);
+          if (!svc || svc.ports.some((p) => p.port === b.port)) continue;
+          out.push(findingAt(this, b.source, `port ${b.port} is not a port of Service ${svc.namespace}/${svc.name} (${svc.ports.map((p) => p.port).join(", ") || "none"})`, { path: ["port"] }));
+        }
+    return out;
+  },
+};
+
+export const listenerRejectsNamespace: Analyzer = {
+  code: "MSH3005",
+  severity: "error",
+  title: "No listener of the parent Gateway admits routes from the route's namespace",
+  explanation:
+    "A Gateway listener admits routes only from the namespaces its allowedRoutes.namespaces.from says: Same (the default, the Gateway's own namespace), All, or Selector (namespaces with matching labels). A route in another namespace that attaches to a listener admitting only Same is not accepted (Accepted=False, NotAllowedByListeners) and receives no traffic. Set allowedRoutes on the listener, or move the route.",
+  run(model) {
+    const out: Finding[] = [];
+    for (const rt of model.gatewayApi.routes)
+      for (const p of rt.parentRefs) {
+        if (p.kind !== "Gateway" || p.group !== GATEWAY_GROUP) continue;
+        const gw = model.gatewayApi.gateways.find((g) => g.namespace === p.namespace && g.name === p.name);
+        if (!gw) continue;
+        const listeners = gw.listeners.filter((l) => (p.sectionName === undefined || l.name === p.sectionName) && (p.port === undefined || l.port === p.port));
+        if (listeners.length === 0) continue;
+        const nsLabels = model.namespaces.get(rt.namespace)?.labels;
+        const admits = listeners.some(
+          (l) =>
+            l.allowedFrom === "All" ||
+            (l.allowedFrom === "Same" && rt.namespace === gw.namespace) ||
+            // A selector over a namespace the repository does not hold cannot be decided here.
+            (l.allowedFrom === "Selector" && (nsLabels === undefined || selectorMatches(l.allowedSelector ?? {}, { ...nsLabels, "kubernetes.io/metadata.name": rt.namespace }))),
+        );
+        if (!admits) out.push(findingAt(this, p.source, `no listener of Gateway ${gw.namespace}/${gw.name}${p.sectionName ? ` (section ${p.sectionName})` : ""} admits ${rt.kind}s from namespace ${rt.namespace}`));
+      }
+    return out;
+  },
+};
