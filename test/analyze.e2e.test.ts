@@ -18,8 +18,8 @@ interface JsonFinding {
   suppressed?: boolean;
 }
 
-function check(dir: string): { code: number; findings: JsonFinding[]; stdout: string } {
-  const r = meshops(["check", "--format", "json", "--crds", crdsDir, dir]);
+function check(dir: string, extra: string[] = []): { code: number; findings: JsonFinding[]; stdout: string } {
+  const r = meshops(["check", "--format", "json", "--crds", crdsDir, ...extra, dir]);
   return { code: r.code, findings: (JSON.parse(r.stdout) as { findings: JsonFinding[] }).findings, stdout: r.stdout };
 }
 
@@ -42,6 +42,12 @@ describe("meshops check runs the analyzers", () => {
       ["MSH3001", "analysis", "warning", "manifests/traffic.yaml", 45, "", false],
     ]);
     expect(findings[2]?.message).toBe("parent Gateway infra/public does not exist; the repository holds no Gateway API Gateways, so this could not be confirmed");
+  });
+
+  it("skips the analyzers with --schema-only", () => {
+    const r = check(shop, ["--schema-only"]);
+    expect(r.findings).toEqual([]);
+    expect(r.code).toBe(0);
   });
 
   it("gives the same output on every run", () => {

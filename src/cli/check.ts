@@ -43,7 +43,7 @@ export function registerCheck(program: Command, io: Io, setExit: (code: number) 
       const repo = await openRepository({ cwd, ...(path !== undefined ? { target: path } : {}), ...(flags.rev ? { rev: flags.rev } : {}) });
       try {
         const envs = selectEnvironments(repo.loaded, flags.env).map((e) => (flags.context ? { ...e, cluster: { ...e.cluster, context: flags.context } } : e));
-        const { report } = await runCheck(repo, envs, { crds: flags.crds, cwd, cel: flags.cel });
+        const { report } = await runCheck(repo, envs, { crds: flags.crds, cwd, cel: flags.cel, analyze: !flags.schemaOnly });
         const text = renderReport(report, flags.format, {
           color: flags.color && io.isTty && !flags.output && io.env.NO_COLOR === undefined,
           readLine: (file, line) => {
