@@ -346,4 +346,20 @@ spec:
     expect(Date.now() - started).toBeGreaterThan(1_500);
     expect(exists("namespace", "default", ns)).toBe(true);
   });
+
+  it("plans many objects of one kind from a LIST and still sees each out-of-band change", () => {
+    const ns = unique("many");
+    const env = unique("env");
+    const files: Record<string, string> = { "meshops.yaml": config(env), [`envs/${env}/ns.yaml`]: nsYaml(ns) };
+    for (let i = 0; i < 12; i++) files[`envs/${env}/vs${i}.yaml`] = vs(ns, `r${i}`, 90, 10);
+    const dir = gitRepo(files);
+    expect(run(dir, ["apply", "--env", env]).code).toBe(0);
+    // a removed field comes back; a changed one now belongs to kubectl-patch (.spec.http is an atomic list) and conflicts
+    kubectl(["label", "virtualservice", "-n", ns, "r3", "meshops.dev/environment-"]);
+    kubectl(["patch", "virtualservice", "-n", ns, "r7", "--type=json", "-p", '[{"op":"replace","path":"/spec/http/0/route/0/weight","value":60}]']);
+    const plan = planJson(dir, env);
+    expect(plan.summary).toEqual({ created: 0, configured: 1, unchanged: 11, deleted: 0, skipped: 1 });
+    expect(plan.entries.find((e) => e.action === "configured")).toMatchObject({ subject: `VirtualService/${ns}/r3`, changes: [{ path: ".metadata.labels", new: { "meshops.dev/environment": env } }] });
+    expect(plan.entries.find((e) => e.action === "skipped")).toMatchObject({ subject: `VirtualService/${ns}/r7`, error: { code: "conflict", conflicts: [{ field: ".spec.http", manager: "kubectl-patch" }] } });
+  });
 });
