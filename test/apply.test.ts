@@ -3,12 +3,12 @@
  * Every test uses its own namespace and environment name (inventory and Lease are per environment;
  * deleted namespaces stay Terminating without controllers).
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import { commit, git, gitRepo, meshops } from "./helpers.js";
+import { commit, git, gitRepo, meshops, repoRoot } from "./helpers.js";
 
 let kubeconfig = "";
 beforeAll(() => {
@@ -361,5 +361,29 @@ spec:
     expect(plan.summary).toEqual({ created: 0, configured: 1, unchanged: 11, deleted: 0, skipped: 1 });
     expect(plan.entries.find((e) => e.action === "configured")).toMatchObject({ subject: `VirtualService/${ns}/r3`, changes: [{ path: ".metadata.labels", new: { "meshops.dev/environment": env } }] });
     expect(plan.entries.find((e) => e.action === "skipped")).toMatchObject({ subject: `VirtualService/${ns}/r7`, error: { code: "conflict", conflicts: [{ field: ".spec.http", manager: "kubectl-patch" }] } });
+  });
+
+  it("with --wait, waits for conditions a controller sets and names the object it timed out on", async () => {
+    const ns = unique("wait");
+    const env = unique("env");
+    const gateway = (name: string): string => `apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: ${name}, namespace: ${ns}}\nspec:\n  gatewayClassName: istio\n  listeners: [{name: http, port: 80, protocol: HTTP}]\n`;
+    const dir = gitRepo({ "meshops.yaml": config(env), [`envs/${env}/ns.yaml`]: nsYaml(ns), [`envs/${env}/gw.yaml`]: gateway("lonely") });
+    // no controller runs in the test environment: the defaulted "Waiting for controller" conditions never change
+    const timedOut = run(dir, ["apply", "--env", env, "--wait", "--timeout", "1"]);
+    expect(timedOut.code).toBe(1);
+    expect(timedOut.stdout).toContain(`Gateway/${ns}/lonely created: not ready: timed out after 1s waiting for Gateway/${ns}/lonely: Accepted is Unknown: Waiting for controller`);
+
+    // play the controller: set the status while apply waits
+    commit(dir, { [`envs/${env}/gw2.yaml`]: gateway("served") }, "second gateway");
+    const child = spawn(process.execPath, [join(repoRoot, "bin", "meshops.js"), "apply", "--env", env, "--wait", "--timeout", "30", "--no-prune"], { cwd: dir, env: { ...process.env, KUBECONFIG: kubeconfig, NO_COLOR: "1" } });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    const done = new Promise<number>((r) => child.on("close", (code) => r(code ?? -1)));
+    for (let i = 0; i < 100 && !exists("gateway", ns, "served"); i++) await new Promise((r) => setTimeout(r, 100));
+    const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+    const status = { status: { conditions: ["Accepted", "Programmed"].map((type) => ({ type, status: "True", reason: type, message: "", lastTransitionTime: now, observedGeneration: 1 })) } };
+    kubectl(["patch", "gateway", "-n", ns, "served", "--subresource=status", "--type=merge", "-p", JSON.stringify(status)]);
+    expect(await done).toBe(0);
+    expect(out).toContain(`Gateway/${ns}/served created`);
   });
 });

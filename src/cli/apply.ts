@@ -16,6 +16,8 @@ interface ApplyFlags extends PlanFlags {
   waitLock?: boolean;
   lockTimeout: string;
   prune: boolean;
+  wait?: boolean;
+  timeout: string;
 }
 
 export function registerApply(program: Command, io: Io, setExit: (code: number) => void): void {
@@ -24,6 +26,8 @@ export function registerApply(program: Command, io: Io, setExit: (code: number) 
     .option("--wait-lock", "wait for another apply of the environment to finish instead of failing")
     .option("--lock-timeout <seconds>", "how long --wait-lock waits", "300")
     .option("--no-prune", "do not delete objects that left Git")
+    .option("--wait", "wait until applied objects report ready (status conditions, observedGeneration)")
+    .option("--timeout <seconds>", "how long --wait waits", "300")
     .action(async (path: string | undefined, flags: ApplyFlags) =>
       withKubeErrors(io, setExit, async () => {
         const cluster = await import("../cluster/index.js");
@@ -41,7 +45,14 @@ export function registerApply(program: Command, io: Io, setExit: (code: number) 
             setExit(ExitCode.input);
             return;
           }
-          const result = await cluster.executePlan(p.kube, p.plan, { force: flags.forceConflicts ?? false, prune: flags.prune, clock: cluster.systemClock, crdTimeoutMs: 60_000 });
+          const result = await cluster.executePlan(p.kube, p.plan, {
+            force: flags.forceConflicts ?? false,
+            prune: flags.prune,
+            clock: cluster.systemClock,
+            crdTimeoutMs: 60_000,
+            waitTimeoutMs: flags.wait ? Number(flags.timeout) * 1000 : 0,
+            pollMs: 500,
+          });
           const objects = inventoryAfter(previous, result.entries, result.failed > 0);
           const rev = await cluster.writeInventory(p.kube, p.env.name, {
             ...(flags.rev ? { gitRevision: flags.rev } : {}),

@@ -3,11 +3,12 @@
  * Established before the objects that use them, then deletions in reverse stage order. Deletions run only
  * when every apply succeeded (Flux garbage-collects only after a successful apply).
  */
-import type { KubeClient, KubeObject } from "./client.js";
+import type { KubeClient } from "./client.js";
 import { KubeError } from "./errors.js";
 import type { Clock } from "./lease.js";
 import { stages } from "./order.js";
 import { locateError, type Plan, type PlanEntry } from "./plan.js";
+import { readinessOf, type Readiness } from "./readiness.js";
 
 export interface ExecuteOptions {
   force: boolean;
@@ -16,6 +17,9 @@ export interface ExecuteOptions {
   clock: Clock;
   /** How long to wait for a CRD to become Established. */
   crdTimeoutMs: number;
+  /** Wait this long for applied objects to become ready (0: only CRDs are waited for). */
+  waitTimeoutMs: number;
+  pollMs: number;
   /** Called as each object finishes (progress output). */
   onResult?: (r: PlanEntry) => void;
 }
@@ -35,15 +39,16 @@ function failed(entry: PlanEntry, e: unknown): PlanEntry {
   return { ...rest, ...(at ? { origin: at } : {}), action: "skipped", reason: e.message, error: { code: e.code, message: e.message, ...(e.details.conflicts ? { conflicts: e.details.conflicts } : {}) } };
 }
 
-async function waitEstablished(kube: KubeClient, crd: KubeObject, clock: Clock, timeoutMs: number): Promise<void> {
-  const name = String(crd.metadata?.name ?? "");
+/** Polls an object until its readiness check is done or the timeout passes; the message names the object. */
+async function waitReady(kube: KubeClient, entry: PlanEntry, clock: Clock, timeoutMs: number, pollMs: number): Promise<Readiness> {
   const start = clock.now().getTime();
+  let last: Readiness = { done: false, ok: false, message: "not found" };
   for (;;) {
-    const live = await kube.get({ apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition", name });
-    const conds = ((live?.status ?? {}) as { conditions?: { type?: string; status?: string }[] }).conditions ?? [];
-    if (conds.some((c) => c.type === "Established" && c.status === "True")) return;
-    if (clock.now().getTime() - start > timeoutMs) throw new KubeError("api_error", `CustomResourceDefinition/${name}: not Established after ${timeoutMs} ms`, { subject: `CustomResourceDefinition/${name}` });
-    await clock.sleep(250);
+    const live = await kube.get(entry.ref);
+    if (live) last = readinessOf(live);
+    if (last.done) return last;
+    if (clock.now().getTime() - start >= timeoutMs) return { done: true, ok: false, message: `timed out after ${Math.round(timeoutMs / 1000)}s waiting for ${entry.subject}: ${last.message}` };
+    await clock.sleep(pollMs);
   }
 }
 
@@ -60,9 +65,17 @@ export async function executePlan(kube: KubeClient, plan: Plan, opts: ExecuteOpt
     await Promise.all(
       stage.map(async (e) => {
         try {
-          const applied = await kube.apply(e.desired!, { force: opts.force });
-          if (e.ref.kind === "CustomResourceDefinition") await waitEstablished(kube, applied, opts.clock, opts.crdTimeoutMs);
+          await kube.apply(e.desired!, { force: opts.force });
           const { desired: _d, ...rest } = e;
+          if (e.ref.kind === "CustomResourceDefinition") {
+            // objects of the CRD's kinds come in later stages: they need it Established
+            const r = await waitReady(kube, e, opts.clock, opts.crdTimeoutMs, opts.pollMs);
+            if (!r.ok) {
+              failures++;
+              record(e, { ...rest, reason: `not ready: ${r.message}` });
+              return;
+            }
+          }
           record(e, rest);
         } catch (err) {
           failures++;
@@ -71,6 +84,18 @@ export async function executePlan(kube: KubeClient, plan: Plan, opts: ExecuteOpt
       }),
     );
     if (stage.some((e) => e.ref.kind === "CustomResourceDefinition")) kube.resetDiscovery();
+  }
+  if (opts.waitTimeoutMs > 0) {
+    const applied = [...results.entries()].filter(([from, to]) => !to.error && from.ref.kind !== "CustomResourceDefinition");
+    await Promise.all(
+      applied.map(async ([from, to]) => {
+        const r = await waitReady(kube, to, opts.clock, opts.waitTimeoutMs, opts.pollMs);
+        if (!r.ok) {
+          failures++;
+          results.set(from, { ...to, reason: `not ready: ${r.message}` });
+        }
+      }),
+    );
   }
   const deletions = plan.entries.filter((e) => e.action === "deleted");
   const pruneHeldBack = deletions.length > 0 && (failures > 0 || !opts.prune);

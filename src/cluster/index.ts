@@ -10,3 +10,4 @@ export { acquireLock, leaseName, LockHeldError, systemClock, type Clock, type Lo
 export { renderChangeSet, type ChangeSetFormat, type ChangeSetHeader } from "./changeset.js";
 export { stageOf, stages, kindStages } from "./order.js";
 export { whoAmI } from "./identity.js";
+export { conditionsReadiness, readinessOf, readinessChecks, type Readiness } from "./readiness.js";
