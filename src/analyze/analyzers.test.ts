@@ -508,3 +508,174 @@ describe("MSH5003 Istio policy without sidecar injection", () => {
     expect(run("MSH5003", objs)).toEqual([]);
   });
 });
+
+describe("MSH2014 PeerAuthentication selecting nothing", () => {
+  const pa = (sel: string) => `---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: p, namespace: bookinfo}
+spec: {selector: {matchLabels: ${sel}}, mtls: {mode: STRICT}}
+`;
+  it("reports a selector that matches no workload", () => {
+    expect(run("MSH2014", deploy("reviews", "{app: reviews}") + pa("{app: ratings}"))).toEqual([["warning", 13, "selector app=ratings matches no workload in namespace bookinfo"]]);
+  });
+  it("is silent when a workload matches", () => {
+    expect(run("MSH2014", deploy("reviews", "{app: reviews}") + pa("{app: reviews}"))).toEqual([]);
+  });
+});
+
+describe("MSH2015 several Sidecars without selector", () => {
+  const sc = (name: string, sel = "") => `---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: ${name}, namespace: bookinfo}
+spec:
+${sel}  egress: [{hosts: ["./*"]}]
+`;
+  it("reports each Sidecar without workloadSelector when a namespace has two", () => {
+    expect(run("MSH2015", sc("a") + sc("b")).map((f) => [f[0], f[1]])).toEqual([
+      ["error", 2],
+      ["error", 8],
+    ]);
+  });
+  it("accepts one default Sidecar and others with selectors", () => {
+    expect(run("MSH2015", sc("a") + sc("b", "  workloadSelector: {labels: {app: reviews}}\n"))).toEqual([]);
+  });
+});
+
+const authz = (from: string) => `---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: p, namespace: bookinfo}
+spec:
+  action: ALLOW
+  rules: [{from: [{source: ${from}}]}]
+`;
+
+describe("MSH2016 principal ServiceAccount", () => {
+  const sa = `---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: bookinfo-productpage, namespace: bookinfo}
+`;
+  it("reports a principal whose ServiceAccount does not exist", () => {
+    expect(run("MSH2016", sa + authz('{principals: ["cluster.local/ns/bookinfo/sa/productpage"]}'))).toEqual([
+      ["error", 11, "principal cluster.local/ns/bookinfo/sa/productpage names ServiceAccount bookinfo/productpage, which does not exist"],
+    ]);
+  });
+  it("accepts existing accounts, default and wildcards", () => {
+    expect(run("MSH2016", sa + authz('{principals: ["cluster.local/ns/bookinfo/sa/bookinfo-productpage", "cluster.local/ns/x/sa/default", "*"]}'))).toEqual([]);
+  });
+});
+
+describe("MSH2017 source namespace", () => {
+  it("reports a namespace the repository does not define", () => {
+    expect(run("MSH2017", ns("bookinfo") + ns("frontend") + authz("{namespaces: [frontend, fronted]}"))).toEqual([["error", 15, "source namespace fronted does not exist"]]);
+  });
+  it("warns when the repository holds no Namespaces", () => {
+    expect(run("MSH2017", authz("{namespaces: [frontend]}")).map((f) => f[0])).toEqual(["warning"]);
+  });
+});
+
+describe("MSH2018 VirtualService host not in its gateway", () => {
+  const gw = `---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: public, namespace: bookinfo}
+spec: {selector: {istio: ingressgateway}, servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["./*.example.com"]}]}
+`;
+  const v = (host: string) => `---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: bookinfo}
+spec:
+  hosts: ["${host}"]
+  gateways: [public]
+  http: [{route: [{destination: {host: web}}]}]
+`;
+  it("reports a host the gateway does not serve", () => {
+    expect(run("MSH2018", gw + v("shop.example.org"))).toEqual([["warning", 12, "host shop.example.org not served by Gateway bookinfo/public (hosts *.example.com)"]]);
+  });
+  it("accepts a host matched by a wildcard", () => {
+    expect(run("MSH2018", gw + v("shop.example.com"))).toEqual([]);
+  });
+});
+
+describe("MSH3006 route hostnames and listener hostnames", () => {
+  const gw = `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: public, namespace: shop}
+spec: {gatewayClassName: istio, listeners: [{name: http, port: 80, protocol: HTTP, hostname: "*.example.com"}]}
+`;
+  const r = (host: string) => `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: shop}
+spec:
+  parentRefs: [{name: public}]
+  hostnames: ["${host}"]
+  rules: [{backendRefs: [{name: web, port: 80}]}]
+`;
+  it("reports hostnames no listener accepts", () => {
+    expect(run("MSH3006", gw + r("shop.example.org"))).toEqual([["error", 11, "hostnames shop.example.org match no listener hostname of Gateway shop/public (*.example.com)"]]);
+  });
+  it("accepts a hostname under the listener's wildcard", () => {
+    expect(run("MSH3006", gw + r("shop.example.com"))).toEqual([]);
+  });
+});
+
+describe("MSH4007 ServerAuthorization server", () => {
+  const sa = (name: string) => `---
+apiVersion: policy.linkerd.io/v1beta1
+kind: ServerAuthorization
+metadata: {name: web, namespace: emojivoto}
+spec:
+  server: {name: ${name}}
+  client: {meshTLS: {serviceAccounts: [{name: web}]}}
+`;
+  it("reports a Server that does not exist", () => {
+    expect(run("MSH4007", server("8080") + sa("web-grpc"))).toEqual([["error", 13, "Server emojivoto/web-grpc does not exist"]]);
+  });
+  it("accepts an existing Server", () => {
+    expect(run("MSH4007", server("8080") + sa("web-http"))).toEqual([]);
+  });
+});
+
+describe("MSH4008 Linkerd authentication refs", () => {
+  const ap = (ref: string) => `---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: a, namespace: emojivoto}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: Server, name: web-http}
+  requiredAuthenticationRefs: [${ref}]
+`;
+  const mtls = `---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: MeshTLSAuthentication
+metadata: {name: web-clients, namespace: emojivoto}
+spec: {identities: ["*"]}
+`;
+  it("reports an authentication that does not exist", () => {
+    expect(run("MSH4008", mtls + ap("{group: policy.linkerd.io, kind: MeshTLSAuthentication, name: web-client}"))).toEqual([["error", 12, "MeshTLSAuthentication emojivoto/web-client does not exist"]]);
+  });
+  it("accepts an existing one", () => {
+    expect(run("MSH4008", mtls + ap("{group: policy.linkerd.io, kind: MeshTLSAuthentication, name: web-clients}"))).toEqual([]);
+  });
+});
+
+describe("MSH2009 with exportTo", () => {
+  it("does not report VirtualServices kept to different namespaces", () => {
+    const v = (n: string) => `---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: p, namespace: ${n}}
+spec:
+  exportTo: ["."]
+  hosts: [productpage.default.svc.cluster.local]
+  http: [{route: [{destination: {host: productpage.default.svc.cluster.local}}]}]
+`;
+    expect(run("MSH2009", v("team-1") + v("team-2"))).toEqual([]);
+  });
+});

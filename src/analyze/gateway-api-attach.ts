@@ -52,3 +52,31 @@ export const listenerRejectsNamespace: Analyzer = {
     return out;
   },
 };
+
+/** Gateway API hostname intersection: equal, or one a wildcard (*.example.com) covering the other. */
+function hostnamesIntersect(a: string, b: string): boolean {
+  return a === b || (a.startsWith("*.") && b.endsWith(a.slice(1))) || (b.startsWith("*.") && a.endsWith(b.slice(1)));
+}
+
+export const noListenerHostname: Analyzer = {
+  code: "MSH3006",
+  severity: "error",
+  title: "Route hostnames match no listener of the parent Gateway",
+  explanation:
+    "A route with hostnames attaches only to Gateway listeners whose hostname intersects one of them (a listener without hostname accepts any). When none intersects, the route is not accepted (Accepted=False, NoMatchingListenerHostname) and its rules receive no traffic. Fix the route's hostnames, or the listener's hostname.",
+  run(model) {
+    const out: Finding[] = [];
+    for (const rt of model.gatewayApi.routes) {
+      if (rt.hostnames.length === 0) continue;
+      for (const p of rt.parentRefs) {
+        if (p.kind !== "Gateway" || p.group !== GATEWAY_GROUP) continue;
+        const gw = model.gatewayApi.gateways.find((g) => g.namespace === p.namespace && g.name === p.name);
+        if (!gw) continue;
+        const listeners = gw.listeners.filter((l) => (p.sectionName === undefined || l.name === p.sectionName) && (p.port === undefined || l.port === p.port));
+        if (listeners.length === 0 || listeners.some((l) => l.hostname === undefined || rt.hostnames.some((h) => hostnamesIntersect(h, l.hostname ?? "")))) continue;
+        out.push(findingAt(this, p.source, `hostnames ${rt.hostnames.join(", ")} match no listener hostname of Gateway ${gw.namespace}/${gw.name} (${listeners.map((l) => l.hostname).join(", ")})`));
+      }
+    }
+    return out;
+  },
+};

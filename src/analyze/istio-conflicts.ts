@@ -23,7 +23,10 @@ export const conflictingMeshVirtualServices: Analyzer = {
     for (const [host, list] of byHost) {
       if (list.length < 2) continue;
       for (const vs of list) {
-        const others = list.filter((o) => o !== vs).map((o) => `${o.namespace}/${o.name}`);
+        // exportTo: ["."] keeps a VirtualService to its own namespace's sidecars, so two such in different namespaces do not meet.
+        const local = (v: typeof vs): boolean => v.exportTo.length > 0 && v.exportTo.every((e) => e === "." || e === v.namespace);
+        const others = list.filter((o) => o !== vs && (o.namespace === vs.namespace || !local(o) || !local(vs))).map((o) => `${o.namespace}/${o.name}`);
+        if (others.length === 0) continue;
         const i = vs.hosts.indexOf(host);
         out.push(findingAt(this, { manifest: vs.source.manifest, path: ["spec", "hosts", i] }, `host ${host} is also routed on the mesh gateway by VirtualService ${others.join(", ")}; sidecars use only one of them`));
       }

@@ -1,4 +1,5 @@
 /** Linkerd: Servers whose port no pod has, AuthorizationPolicy targets that do not exist, ServiceProfiles not named by FQDN. */
+import { asObj, asStr } from "../model/core.js";
 import { linkerdInjected, workloadsSelectedBy } from "../model/mesh-model.js";
 import type { Finding } from "../report/finding.js";
 import { findingAt, missingReference, type Analyzer } from "./analyzer.js";
@@ -111,6 +112,49 @@ export const serverOnUnmeshedPods: Analyzer = {
       const bare = workloadsSelectedBy(model, s.namespace, sel).filter((w) => !linkerdInjected(model, w));
       if (bare.length) out.push(findingAt(this, s.source, `selects ${bare.map((w) => `${w.kind}/${w.name}`).join(", ")}, which get no Linkerd proxy (linkerd.io/inject on the pod template or namespace ${s.namespace})`, { path: ["spec", "podSelector"] }));
     }
+    return out;
+  },
+};
+
+export const serverAuthorizationServerNotFound: Analyzer = {
+  code: "MSH4007",
+  severity: "error",
+  title: "ServerAuthorization names a Server that does not exist",
+  explanation:
+    "A Linkerd ServerAuthorization (the older policy API) grants access to the Server named in spec.server.name, in its own namespace. When that Server does not exist, the authorization grants nothing and the clients it was written for are denied by the default policy. Fix the name, or select Servers by label with spec.server.selector. When the repository holds no Servers at all, the finding is a warning (meshops.yaml policy.references).",
+  run(model, ctx) {
+    const out: Finding[] = [];
+    const held = { any: model.linkerd.servers.length > 0, plural: "Servers" };
+    for (const m of model.manifests) {
+      if (m.ref.kind !== "ServerAuthorization" || !m.ref.apiVersion.startsWith("policy.linkerd.io/")) continue;
+      const name = asStr(asObj(asObj(m.object.spec).server).name);
+      const ns = m.ref.namespace ?? "default";
+      if (!name || model.linkerd.servers.some((s) => s.namespace === ns && s.name === name)) continue;
+      out.push(...missingReference(this, ctx, { manifest: m, path: ["spec", "server", "name"] }, `Server ${ns}/${name} does not exist`, held));
+    }
+    return out;
+  },
+};
+
+export const authenticationRefNotFound: Analyzer = {
+  code: "MSH4008",
+  severity: "error",
+  title: "Linkerd AuthorizationPolicy authentication not found",
+  explanation:
+    "A Linkerd AuthorizationPolicy admits clients that satisfy all of its requiredAuthenticationRefs: MeshTLSAuthentication (identities), NetworkAuthentication (networks) or a ServiceAccount. A reference to one that does not exist can never be satisfied, so the policy admits nobody. Fix the reference. When the repository holds no object of that kind at all, the finding is a warning (meshops.yaml policy.references).",
+  run(model, ctx) {
+    const out: Finding[] = [];
+    for (const ap of model.linkerd.authorizationPolicies)
+      ap.requiredAuthenticationRefs.forEach((r, i) => {
+        const kind = asStr(r.kind) ?? "";
+        const name = asStr(r.name) ?? "";
+        const ns = asStr(r.namespace) ?? ap.namespace;
+        const group = kind === "ServiceAccount" ? "" : (asStr(r.group) ?? "policy.linkerd.io");
+        if (!kind || !name) return;
+        const exists = model.manifests.some((m) => m.ref.kind === kind && m.ref.name === name && (m.ref.namespace ?? "default") === ns && (group === "" ? !m.ref.apiVersion.includes("/") : m.ref.apiVersion.startsWith(`${group}/`)));
+        if (exists) return;
+        out.push(...missingReference(this, ctx, { manifest: ap.source.manifest, path: ["spec", "requiredAuthenticationRefs", i] }, `${kind} ${ns}/${name} does not exist`, { any: model.kinds.has(`${group}/${kind}`), plural: `${kind}s` }, ["name"]));
+      });
     return out;
   },
 };

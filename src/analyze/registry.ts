@@ -3,13 +3,14 @@ import type { MeshModel } from "../model/mesh-model.js";
 import { sortFindings, type Finding } from "../report/finding.js";
 import type { AnalyzeContext, Analyzer } from "./analyzer.js";
 import { namespaceNotInjected, serviceAccountNotFound, serviceSelectsNothing } from "./core.js";
-import { backendPortNotFound, listenerRejectsNamespace } from "./gateway-api-attach.js";
+import { backendPortNotFound, listenerRejectsNamespace, noListenerHostname } from "./gateway-api-attach.js";
 import { backendNotFound, crossNamespaceWithoutGrant, parentNotFound } from "./gateway-api.js";
 import { allowAllRule, conflictingMeshVirtualServices, destinationPortNotFound, plaintextPortOverride, portNaming } from "./istio-conflicts.js";
 import { destinationHostNotFound, gatewayNotFound, subsetNotFound } from "./istio-references.js";
 import { unreachableRule, weightsNotHundred } from "./istio-routes.js";
+import { hostNotInGateway, multipleSidecarsWithoutSelector, peerAuthenticationSelectsNothing, principalNotFound, sourceNamespaceNotFound } from "./istio-security.js";
 import { authorizationSelectsNothing, mtlsConflict, subsetSelectsNothing } from "./istio-workloads.js";
-import { authorizationTargetNotFound, serverOnUnmeshedPods, serverPortNotOnPods, serverSelectsNothing, serviceProfileNotFqdn, trafficSplitServiceNotFound } from "./linkerd.js";
+import { authenticationRefNotFound, authorizationTargetNotFound, serverAuthorizationServerNotFound, serverOnUnmeshedPods, serverPortNotOnPods, serverSelectsNothing, serviceProfileNotFqdn, trafficSplitServiceNotFound } from "./linkerd.js";
 
 /** All built-in analyzers, sorted by code. */
 export const analyzers: readonly Analyzer[] = [
@@ -40,6 +41,14 @@ export const analyzers: readonly Analyzer[] = [
   serviceAccountNotFound,
   namespaceNotInjected,
   serverOnUnmeshedPods,
+  peerAuthenticationSelectsNothing,
+  multipleSidecarsWithoutSelector,
+  principalNotFound,
+  sourceNamespaceNotFound,
+  hostNotInGateway,
+  noListenerHostname,
+  serverAuthorizationServerNotFound,
+  authenticationRefNotFound,
 ].sort((a, b) => a.code.localeCompare(b.code));
 
 /** The analyzer with this code, if any. */

@@ -44,7 +44,24 @@ export interface VirtualServiceView {
   http: IstioHttpRoute[];
   /** Destinations of tcp and tls routes (for reference checks). */
   otherDestinations: RouteDestination[];
+  /** spec.exportTo as written (empty: exported everywhere). */
+  exportTo: string[];
   source: Source;
+}
+
+/** A Sidecar (egress/ingress scoping of the proxies it selects). */
+export interface SidecarView {
+  name: string;
+  namespace: string;
+  selector?: Record<string, string>;
+  source: Source;
+}
+
+/** Reads a Sidecar. */
+export function sidecarView(m: Manifest): SidecarView {
+  const spec = asObj(m.object.spec);
+  const selector = spec.workloadSelector !== undefined ? asStrMap(asObj(spec.workloadSelector).labels) : undefined;
+  return { name: m.ref.name, namespace: namespaceOf(m), ...(selector && Object.keys(selector).length ? { selector } : {}), source: { manifest: m, path: [] } };
 }
 
 /** A DestinationRule subset. */
@@ -73,6 +90,7 @@ export interface IstioGatewayView {
   name: string;
   namespace: string;
   selector: Record<string, string>;
+  /** Server hosts without their "namespace/" prefix. */
   hosts: string[];
   source: Source;
 }
@@ -147,7 +165,8 @@ export function virtualServiceView(m: Manifest, clusterDomain: string): VirtualS
     asArr(spec[k]).flatMap((r, i) => asArr(asObj(r).route).flatMap((d, j) => destination(m, asObj(d), ns, ["spec", k, i, "route", j, "destination"], clusterDomain) ?? [])),
   );
   const hosts = asArr(spec.hosts).flatMap((h) => (typeof h === "string" ? [resolveHost(h, ns, clusterDomain)] : []));
-  return { name: m.ref.name, namespace: ns, hosts, gateways, http, otherDestinations, source: { manifest: m, path: [] } };
+  const exportTo = asArr(spec.exportTo).flatMap((e) => (typeof e === "string" ? [e] : []));
+  return { name: m.ref.name, namespace: ns, hosts, gateways, http, otherDestinations, exportTo, source: { manifest: m, path: [] } };
 }
 
 /** Reads a DestinationRule. */
@@ -173,7 +192,7 @@ export function destinationRuleView(m: Manifest, clusterDomain: string): Destina
 /** Reads an Istio Gateway. */
 export function istioGatewayView(m: Manifest): IstioGatewayView {
   const spec = asObj(m.object.spec);
-  const hosts = asArr(spec.servers).flatMap((s) => asArr(asObj(s).hosts).flatMap((h) => (typeof h === "string" ? [h] : [])));
+  const hosts = asArr(spec.servers).flatMap((s) => asArr(asObj(s).hosts).flatMap((h) => (typeof h === "string" ? [h.includes("/") ? h.slice(h.indexOf("/") + 1) : h] : [])));
   return { name: m.ref.name, namespace: namespaceOf(m), selector: asStrMap(spec.selector), hosts, source: { manifest: m, path: [] } };
 }
 

@@ -12,12 +12,14 @@ import {
   istioGatewayView,
   peerAuthenticationView,
   serviceEntryView,
+  sidecarView,
   virtualServiceView,
   type DestinationRuleView,
   type IstioAuthorizationPolicyView,
   type IstioGatewayView,
   type PeerAuthenticationView,
   type ServiceEntryView,
+  type SidecarView,
   type VirtualServiceView,
 } from "./istio.js";
 import { linkerdAuthorizationPolicyView, linkerdServerView, serviceProfileView, trafficSplitView, type LinkerdAuthorizationPolicyView, type LinkerdServerView, type ServiceProfileView, type TrafficSplitView } from "./linkerd.js";
@@ -85,6 +87,7 @@ export interface MeshModel {
     serviceEntries: ServiceEntryView[];
     peerAuthentications: PeerAuthenticationView[];
     authorizationPolicies: IstioAuthorizationPolicyView[];
+    sidecars: SidecarView[];
   };
   gatewayApi: { gateways: GatewayView[]; routes: GatewayRouteView[]; referenceGrants: ReferenceGrantView[] };
   linkerd: {
@@ -118,7 +121,7 @@ export function buildMeshModel(manifests: readonly Manifest[], opts: Partial<Mes
     services: new Map(),
     workloads: [],
     serviceAccounts: [],
-    istio: { virtualServices: [], destinationRules: [], gateways: [], serviceEntries: [], peerAuthentications: [], authorizationPolicies: [] },
+    istio: { virtualServices: [], destinationRules: [], gateways: [], serviceEntries: [], peerAuthentications: [], authorizationPolicies: [], sidecars: [] },
     gatewayApi: { gateways: [], routes: [], referenceGrants: [] },
     linkerd: { servers: [], authorizationPolicies: [], serviceProfiles: [], trafficSplits: [], objects: new Set(), routes: [] },
     routes: new Map(),
@@ -139,6 +142,7 @@ export function buildMeshModel(manifests: readonly Manifest[], opts: Partial<Mes
       else if (k === "DestinationRule") model.istio.destinationRules.push(destinationRuleView(m, cd));
       else if (k === "Gateway") model.istio.gateways.push(istioGatewayView(m));
       else if (k === "ServiceEntry") model.istio.serviceEntries.push(serviceEntryView(m, cd));
+      else if (k === "Sidecar") model.istio.sidecars.push(sidecarView(m));
     } else if (group === "security.istio.io") {
       if (k === "PeerAuthentication") model.istio.peerAuthentications.push(peerAuthenticationView(m));
       else if (k === "AuthorizationPolicy") model.istio.authorizationPolicies.push(istioAuthorizationPolicyView(m));
