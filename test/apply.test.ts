@@ -386,4 +386,17 @@ spec:
     expect(await done).toBe(0);
     expect(out).toContain(`Gateway/${ns}/served created`);
   });
+
+  it("refuses an unreadable inventory clearly and frees the lock it took", () => {
+    const ns = unique("badinv");
+    const env = unique("env");
+    const dir = gitRepo({ "meshops.yaml": config(env), [`envs/${env}/ns.yaml`]: nsYaml(ns) });
+    expect(run(dir, ["apply", "--env", env]).code).toBe(0);
+    kubectl(["patch", "configmap", "-n", "meshops-system", `meshops-inventory-${env}`, "--type=merge", "-p", JSON.stringify({ data: { "inventory.json": "{not json" } })]);
+    const r = run(dir, ["apply", "--env", env]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^meshops: ConfigMap/meshops-system/meshops-inventory-${env}: the inventory is unreadable .*nothing was applied or pruned`));
+    const lease = kubectlJson<{ spec: { holderIdentity?: string } }>(["get", "lease", "-n", "meshops-system", `meshops-apply-${env}`]);
+    expect(lease.spec.holderIdentity).toBeUndefined();
+  });
 });

@@ -33,10 +33,17 @@ export function registerApply(program: Command, io: Io, setExit: (code: number) 
         const cluster = await import("../cluster/index.js");
         const identity = `${userInfo().username}@${hostname()}/${process.pid}`;
         let lock: Lock | undefined;
-        const p = await preparePlan(path, flags, io, setExit, async (kube, env) => {
-          await cluster.ensureSystemNamespace(kube);
-          lock = await cluster.acquireLock(kube, env.name, identity, cluster.systemClock, { wait: flags.waitLock ?? false, waitTimeoutMs: Number(flags.lockTimeout) * 1000 });
-        });
+        let p: Awaited<ReturnType<typeof preparePlan>>;
+        try {
+          p = await preparePlan(path, flags, io, setExit, async (kube, env) => {
+            await cluster.ensureSystemNamespace(kube);
+            lock = await cluster.acquireLock(kube, env.name, identity, cluster.systemClock, { wait: flags.waitLock ?? false, waitTimeoutMs: Number(flags.lockTimeout) * 1000 });
+          });
+        } catch (e) {
+          // planning failed after the lock was taken (unreachable mid-plan, a forbidden inventory): free it now, not after its TTL
+          await lock?.release();
+          throw e;
+        }
         try {
           if (!p) return;
           const previous = inventoryObjects(p.inventory);
@@ -59,6 +66,7 @@ export function registerApply(program: Command, io: Io, setExit: (code: number) 
             ...(p.commit ? { commit: p.commit.commit, author: `${p.commit.author} <${p.commit.email}>`, subject: p.commit.subject } : {}),
             appliedAt: cluster.systemClock.now().toISOString(),
             appliedBy: await cluster.whoAmI(p.kube),
+            ...(io.env.CI_JOB_URL ? { job: io.env.CI_JOB_URL } : {}),
             status: result.failed > 0 ? "partial" : "complete",
             objects,
           });

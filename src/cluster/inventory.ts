@@ -29,6 +29,8 @@ export interface InventoryRevision {
   appliedAt: string;
   /** Kubernetes user (from SelfSubjectReview) or the local user. */
   appliedBy: string;
+  /** The CI job that applied it (GitLab's CI_JOB_URL), when run from CI. */
+  job?: string;
   /** "complete", or "partial" when some objects failed (the list is then what is really in the cluster). */
   status: "complete" | "partial";
   objects: ResourceRef[];
@@ -51,7 +53,15 @@ export async function readInventory(kube: KubeClient, env: string): Promise<{ in
   const data = (cm.data ?? {}) as Record<string, string>;
   const raw = data[DATA_KEY];
   if (!raw) return { ...(cm.metadata?.resourceVersion ? { resourceVersion: cm.metadata.resourceVersion } : {}) };
-  return { inventory: JSON.parse(raw) as Inventory, ...(cm.metadata?.resourceVersion ? { resourceVersion: cm.metadata.resourceVersion } : {}) };
+  let inventory: Inventory;
+  try {
+    inventory = JSON.parse(raw) as Inventory;
+    if (!Array.isArray(inventory.revisions)) throw new Error("no revisions list");
+  } catch (e) {
+    // never guess what to prune from an inventory that cannot be read
+    throw new KubeError("invalid", `ConfigMap/${SYSTEM_NAMESPACE}/${inventoryName(env)}: the inventory is unreadable (${(e as Error).message}); nothing was applied or pruned: repair it or delete it (the next apply then prunes nothing)`);
+  }
+  return { inventory, ...(cm.metadata?.resourceVersion ? { resourceVersion: cm.metadata.resourceVersion } : {}) };
 }
 
 /** Objects of the newest revision (empty without an inventory). */
