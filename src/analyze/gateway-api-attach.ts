@@ -16,7 +16,7 @@ export const backendPortNotFound: Analyzer = {
       for (const rule of rt.rules)
         for (const b of rule.backendRefs) {
           if (b.kind !== "Service" || b.group !== "" || b.port === undefined) continue;
-          const svc = [...model.services.values()].find((s) => s.namespace === b.namespace && s.name === b.name);
+          const svc = model.servicesByName.get(`${b.namespace}/${b.name}`);
           if (!svc || svc.ports.some((p) => p.port === b.port)) continue;
           out.push(findingAt(this, b.source, `port ${b.port} is not a port of Service ${svc.namespace}/${svc.name} (${svc.ports.map((p) => p.port).join(", ") || "none"})`, { path: ["port"] }));
         }

@@ -18,7 +18,7 @@ export const parentNotFound: Analyzer = {
           if (!gateways.has(`${p.namespace}/${p.name}`))
             out.push(...missingReference(this, ctx, p.source, `parent Gateway ${p.namespace}/${p.name} does not exist`, { any: model.gatewayApi.gateways.length > 0, plural: "Gateway API Gateways" }, ["name"]));
         } else if (p.kind === "Service" && p.group === "") {
-          if (![...model.services.values()].some((s) => s.namespace === p.namespace && s.name === p.name))
+          if (!model.servicesByName.has(`${p.namespace}/${p.name}`))
             out.push(...missingReference(this, ctx, p.source, `parent Service ${p.namespace}/${p.name} does not exist`, { any: model.kinds.has("/Service"), plural: "Services" }, ["name"]));
         }
       }
@@ -40,7 +40,7 @@ export const backendNotFound: Analyzer = {
       for (const rule of rt.rules) {
         for (const b of rule.backendRefs) {
           if (b.kind !== "Service" || b.group !== "") continue;
-          if (![...model.services.values()].some((s) => s.namespace === b.namespace && s.name === b.name))
+          if (!model.servicesByName.has(`${b.namespace}/${b.name}`))
             out.push(...missingReference(this, ctx, b.source, `backend Service ${b.namespace}/${b.name} does not exist`, held, ["name"]));
         }
       }

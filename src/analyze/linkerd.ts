@@ -1,6 +1,6 @@
 /** Linkerd: Servers whose port no pod has, AuthorizationPolicy targets that do not exist, ServiceProfiles not named by FQDN. */
 import { asObj, asStr } from "../model/core.js";
-import { linkerdInjected, workloadsSelectedBy } from "../model/mesh-model.js";
+import { linkerdInjected, objectKey, workloadsSelectedBy } from "../model/mesh-model.js";
 import type { Finding } from "../report/finding.js";
 import { findingAt, missingReference, type Analyzer } from "./analyzer.js";
 
@@ -36,8 +36,7 @@ export const authorizationTargetNotFound: Analyzer = {
       const t = ap.targetRef;
       if (t.kind === "Namespace" || !t.kind) continue;
       const group = t.group === "core" ? "" : t.group;
-      const exists = model.manifests.some((m) => m.ref.kind === t.kind && (m.ref.apiVersion.split("/").length === 2 ? m.ref.apiVersion.split("/")[0] : "") === group && m.ref.name === t.name && (m.ref.namespace ?? "default") === t.namespace);
-      if (exists) continue;
+      if (model.identities.has(objectKey(group, t.kind, t.namespace, t.name))) continue;
       out.push(...missingReference(this, ctx, t.source, `target ${t.kind} ${t.namespace}/${t.name} does not exist`, { any: model.kinds.has(`${group}/${t.kind}`), plural: `${t.kind}s` }, ["name"]));
     }
     return out;
@@ -89,7 +88,7 @@ export const trafficSplitServiceNotFound: Analyzer = {
   run(model, ctx) {
     const out: Finding[] = [];
     const held = { any: model.kinds.has("/Service"), plural: "Services" };
-    const has = (ns: string, name: string): boolean => [...model.services.values()].some((s) => s.namespace === ns && s.name === name);
+    const has = (ns: string, name: string): boolean => model.servicesByName.has(`${ns}/${name}`);
     for (const ts of model.linkerd.trafficSplits) {
       if (ts.service && !has(ts.namespace, ts.service)) out.push(...missingReference(this, ctx, ts.source, `apex Service ${ts.namespace}/${ts.service} does not exist`, held, ["spec", "service"]));
       for (const b of ts.backends) if (b.service && !has(ts.namespace, b.service)) out.push(...missingReference(this, ctx, b.source, `backend Service ${ts.namespace}/${b.service} does not exist`, held, ["service"]));
@@ -151,8 +150,7 @@ export const authenticationRefNotFound: Analyzer = {
         const ns = asStr(r.namespace) ?? ap.namespace;
         const group = kind === "ServiceAccount" ? "" : (asStr(r.group) ?? "policy.linkerd.io");
         if (!kind || !name) return;
-        const exists = model.manifests.some((m) => m.ref.kind === kind && m.ref.name === name && (m.ref.namespace ?? "default") === ns && (group === "" ? !m.ref.apiVersion.includes("/") : m.ref.apiVersion.startsWith(`${group}/`)));
-        if (exists) return;
+        if (model.identities.has(objectKey(group, kind, ns, name))) return;
         out.push(...missingReference(this, ctx, { manifest: ap.source.manifest, path: ["spec", "requiredAuthenticationRefs", i] }, `${kind} ${ns}/${name} does not exist`, { any: model.kinds.has(`${group}/${kind}`), plural: `${kind}s` }, ["name"]));
       });
     return out;

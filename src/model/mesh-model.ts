@@ -76,8 +76,12 @@ export interface MeshModel {
   /** "group/Kind" of every object in the input ("" group for core), to tell "not found" from "not held". */
   kinds: ReadonlySet<string>;
   namespaces: Map<string, NamespaceView>;
+  /** "group/Kind/namespace/name" of every object ("" group for core; "default" when the object names no namespace). */
+  identities: ReadonlySet<string>;
   /** By FQDN host. */
   services: Map<string, ServiceView>;
+  /** By "namespace/name". */
+  servicesByName: Map<string, ServiceView>;
   workloads: WorkloadView[];
   serviceAccounts: ServiceAccountView[];
   istio: {
@@ -104,6 +108,11 @@ export interface MeshModel {
   routes: Map<string, TableRoute[]>;
 }
 
+/** The key of MeshModel.identities. */
+export function objectKey(group: string, kind: string, namespace: string, name: string): string {
+  return `${group}/${kind}/${namespace}/${name}`;
+}
+
 /** "group/Kind" of a manifest. */
 export function kindKey(apiVersion: string, kind: string): string {
   return `${splitApiVersion(apiVersion).group}/${kind}`;
@@ -117,8 +126,11 @@ export function buildMeshModel(manifests: readonly Manifest[], opts: Partial<Mes
     options: o,
     manifests,
     kinds: new Set(manifests.map((m) => kindKey(m.ref.apiVersion, m.ref.kind))),
+    // Objects without a namespace are keyed as "default", as the views read them (cluster-scoped ones are never looked up by namespace).
+    identities: new Set(manifests.map((m) => objectKey(splitApiVersion(m.ref.apiVersion).group, m.ref.kind, m.ref.namespace ?? "default", m.ref.name))),
     namespaces: new Map(),
     services: new Map(),
+    servicesByName: new Map(),
     workloads: [],
     serviceAccounts: [],
     istio: { virtualServices: [], destinationRules: [], gateways: [], serviceEntries: [], peerAuthentications: [], authorizationPolicies: [], sidecars: [] },
@@ -134,6 +146,7 @@ export function buildMeshModel(manifests: readonly Manifest[], opts: Partial<Mes
       else if (k === "Service") {
         const s = serviceView(m, cd);
         model.services.set(s.host, s);
+        model.servicesByName.set(`${s.namespace}/${s.name}`, s);
       } else if (k === "ServiceAccount") model.serviceAccounts.push({ name: m.ref.name, namespace: m.ref.namespace ?? "default", source: { manifest: m, path: [] } });
       else if (k === "Pod") addWorkload(model, m);
     } else if (group === "apps") addWorkload(model, m);
