@@ -2,6 +2,7 @@
 import type { Finding } from "../report/finding.js";
 import { findingAt, missingReference, type Analyzer } from "./analyzer.js";
 
+/** MSH5001: Service selector matches no workload. */
 export const serviceSelectsNothing: Analyzer = {
   code: "MSH5001",
   severity: "warning",
@@ -20,6 +21,7 @@ export const serviceSelectsNothing: Analyzer = {
   },
 };
 
+/** MSH5002: Workload ServiceAccount not found. */
 export const serviceAccountNotFound: Analyzer = {
   code: "MSH5002",
   severity: "error",
@@ -38,6 +40,7 @@ export const serviceAccountNotFound: Analyzer = {
   },
 };
 
+/** MSH5003: Istio policy in a namespace without sidecar injection. */
 export const namespaceNotInjected: Analyzer = {
   code: "MSH5003",
   severity: "warning",

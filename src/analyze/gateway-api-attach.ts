@@ -4,6 +4,7 @@ import { GATEWAY_GROUP } from "../model/gateway-api.js";
 import type { Finding } from "../report/finding.js";
 import { findingAt, type Analyzer } from "./analyzer.js";
 
+/** MSH3004: Route backendRef port is not a port of the Service. */
 export const backendPortNotFound: Analyzer = {
   code: "MSH3004",
   severity: "error",
@@ -24,6 +25,7 @@ export const backendPortNotFound: Analyzer = {
   },
 };
 
+/** MSH3005: No listener of the parent Gateway admits routes from the route's namespace. */
 export const listenerRejectsNamespace: Analyzer = {
   code: "MSH3005",
   severity: "error",
@@ -58,6 +60,7 @@ function hostnamesIntersect(a: string, b: string): boolean {
   return a === b || (a.startsWith("*.") && b.endsWith(a.slice(1))) || (b.startsWith("*.") && a.endsWith(b.slice(1)));
 }
 
+/** MSH3006: Route hostnames match no listener of the parent Gateway. */
 export const noListenerHostname: Analyzer = {
   code: "MSH3006",
   severity: "error",

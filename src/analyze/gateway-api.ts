@@ -3,6 +3,7 @@ import { GATEWAY_GROUP, referenceGranted } from "../model/gateway-api.js";
 import type { Finding } from "../report/finding.js";
 import { findingAt, missingReference, type Analyzer } from "./analyzer.js";
 
+/** MSH3001: Route parentRef to a missing Gateway or Service. */
 export const parentNotFound: Analyzer = {
   code: "MSH3001",
   severity: "error",
@@ -27,6 +28,7 @@ export const parentNotFound: Analyzer = {
   },
 };
 
+/** MSH3002: Route backendRef to a missing Service. */
 export const backendNotFound: Analyzer = {
   code: "MSH3002",
   severity: "error",
@@ -49,6 +51,7 @@ export const backendNotFound: Analyzer = {
   },
 };
 
+/** MSH3003: Cross-namespace backendRef without a ReferenceGrant. */
 export const crossNamespaceWithoutGrant: Analyzer = {
   code: "MSH3003",
   severity: "error",

@@ -3,6 +3,7 @@ import { mtlsModeOf } from "../model/mesh-model.js";
 import type { Finding } from "../report/finding.js";
 import { findingAt, type Analyzer } from "./analyzer.js";
 
+/** MSH2009: Two VirtualServices for one host on the mesh gateway. */
 export const conflictingMeshVirtualServices: Analyzer = {
   code: "MSH2009",
   severity: "error",
@@ -35,6 +36,7 @@ export const conflictingMeshVirtualServices: Analyzer = {
   },
 };
 
+/** MSH2010: Port-level mTLS override leaves a port plaintext under STRICT. */
 export const plaintextPortOverride: Analyzer = {
   code: "MSH2010",
   severity: "warning",
@@ -55,6 +57,7 @@ export const plaintextPortOverride: Analyzer = {
   },
 };
 
+/** MSH2011: AuthorizationPolicy ALLOW rule admits every request. */
 export const allowAllRule: Analyzer = {
   code: "MSH2011",
   severity: "warning",
@@ -75,6 +78,7 @@ export const allowAllRule: Analyzer = {
 
 const istioProtocols = new Set(["http", "http2", "https", "grpc", "grpc-web", "tcp", "tls", "mongo", "mysql", "redis", "udp"]);
 
+/** MSH2012: Service port name does not declare its protocol. */
 export const portNaming: Analyzer = {
   code: "MSH2012",
   severity: "info",
@@ -98,6 +102,7 @@ export const portNaming: Analyzer = {
   },
 };
 
+/** MSH2013: VirtualService destination port is not a port of the Service. */
 export const destinationPortNotFound: Analyzer = {
   code: "MSH2013",
   severity: "error",

@@ -14,6 +14,7 @@ function hostKnown(model: MeshModel, host: string): boolean {
   return model.services.has(host) || model.istio.serviceEntries.some((se) => se.hosts.some((h) => hostMatches(h, host)));
 }
 
+/** MSH2001: VirtualService destination host not found. */
 export const destinationHostNotFound: Analyzer = {
   code: "MSH2001",
   severity: "error",
@@ -34,6 +35,7 @@ export const destinationHostNotFound: Analyzer = {
   },
 };
 
+/** MSH2002: VirtualService subset not defined by any DestinationRule. */
 export const subsetNotFound: Analyzer = {
   code: "MSH2002",
   severity: "error",
@@ -62,6 +64,7 @@ function gatewayKey(ref: string, ns: string): string {
   return parts.length > 1 ? `${parts[1]}/${parts[0]}` : `${ns}/${ref}`;
 }
 
+/** MSH2003: VirtualService gateway not found. */
 export const gatewayNotFound: Analyzer = {
   code: "MSH2003",
   severity: "error",

@@ -4,6 +4,7 @@ import type { IstioHttpRoute } from "../model/istio.js";
 import type { Finding } from "../report/finding.js";
 import { findingAt, type Analyzer } from "./analyzer.js";
 
+/** MSH2004: Route weights do not add up to 100. */
 export const weightsNotHundred: Analyzer = {
   code: "MSH2004",
   severity: "warning",
@@ -37,6 +38,7 @@ function routeKey(r: IstioHttpRoute): string {
   return JSON.stringify(r.destinations.map((d) => [d.host, d.subset ?? "", d.port ?? 0, d.weight ?? 0]));
 }
 
+/** MSH2005: VirtualService rule unreachable after a catch-all rule. */
 export const unreachableRule: Analyzer = {
   code: "MSH2005",
   severity: "error",

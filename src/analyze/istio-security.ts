@@ -5,6 +5,7 @@ import { workloadsSelectedBy } from "../model/mesh-model.js";
 import type { Finding } from "../report/finding.js";
 import { findingAt, missingReference, type Analyzer } from "./analyzer.js";
 
+/** MSH2014: PeerAuthentication selector matches no workload. */
 export const peerAuthenticationSelectsNothing: Analyzer = {
   code: "MSH2014",
   severity: "warning",
@@ -23,6 +24,7 @@ export const peerAuthenticationSelectsNothing: Analyzer = {
   },
 };
 
+/** MSH2015: More than one Sidecar without workloadSelector in a namespace. */
 export const multipleSidecarsWithoutSelector: Analyzer = {
   code: "MSH2015",
   severity: "error",
@@ -47,6 +49,7 @@ function sources(rules: Record<string, unknown>[]): { source: Record<string, unk
   return rules.flatMap((r, i) => asArr(r.from).map((f, j) => ({ source: asObj(asObj(f).source), path: ["spec", "rules", i, "from", j, "source"] })));
 }
 
+/** MSH2016: AuthorizationPolicy principal names a ServiceAccount that does not exist. */
 export const principalNotFound: Analyzer = {
   code: "MSH2016",
   severity: "error",
@@ -69,6 +72,7 @@ export const principalNotFound: Analyzer = {
   },
 };
 
+/** MSH2017: AuthorizationPolicy source namespace does not exist. */
 export const sourceNamespaceNotFound: Analyzer = {
   code: "MSH2017",
   severity: "error",
@@ -89,6 +93,7 @@ export const sourceNamespaceNotFound: Analyzer = {
   },
 };
 
+/** MSH2018: VirtualService host not served by its gateway. */
 export const hostNotInGateway: Analyzer = {
   code: "MSH2018",
   severity: "warning",

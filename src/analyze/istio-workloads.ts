@@ -18,6 +18,7 @@ const fmt = (sel: Record<string, string>): string =>
     .map(([k, v]) => `${k}=${v}`)
     .join(",");
 
+/** MSH2006: DestinationRule subset matches no workload. */
 export const subsetSelectsNothing: Analyzer = {
   code: "MSH2006",
   severity: "warning",
@@ -40,6 +41,7 @@ export const subsetSelectsNothing: Analyzer = {
   },
 };
 
+/** MSH2007: AuthorizationPolicy selector matches no workload. */
 export const authorizationSelectsNothing: Analyzer = {
   code: "MSH2007",
   severity: "warning",
@@ -68,6 +70,7 @@ function serverWorkloads(model: MeshModel, host: string): { workloads: Pick<Work
   return { workloads: [{ namespace: ref.namespace, labels: {}, annotations: {} }], ports: [undefined] };
 }
 
+/** MSH2008: DestinationRule TLS mode conflicts with PeerAuthentication. */
 export const mtlsConflict: Analyzer = {
   code: "MSH2008",
   severity: "error",

@@ -4,6 +4,7 @@ import { linkerdInjected, objectKey, workloadsSelectedBy } from "../model/mesh-m
 import type { Finding } from "../report/finding.js";
 import { findingAt, missingReference, type Analyzer } from "./analyzer.js";
 
+/** MSH4001: Linkerd Server port matches no container port. */
 export const serverPortNotOnPods: Analyzer = {
   code: "MSH4001",
   severity: "error",
@@ -24,6 +25,7 @@ export const serverPortNotOnPods: Analyzer = {
   },
 };
 
+/** MSH4002: Linkerd AuthorizationPolicy target not found. */
 export const authorizationTargetNotFound: Analyzer = {
   code: "MSH4002",
   severity: "error",
@@ -43,6 +45,7 @@ export const authorizationTargetNotFound: Analyzer = {
   },
 };
 
+/** MSH4003: ServiceProfile not named by the Service's FQDN. */
 export const serviceProfileNotFqdn: Analyzer = {
   code: "MSH4003",
   severity: "error",
@@ -61,6 +64,7 @@ export const serviceProfileNotFqdn: Analyzer = {
   },
 };
 
+/** MSH4004: Linkerd Server selects no pod. */
 export const serverSelectsNothing: Analyzer = {
   code: "MSH4004",
   severity: "warning",
@@ -79,6 +83,7 @@ export const serverSelectsNothing: Analyzer = {
   },
 };
 
+/** MSH4005: TrafficSplit service or backend not found. */
 export const trafficSplitServiceNotFound: Analyzer = {
   code: "MSH4005",
   severity: "error",
@@ -97,6 +102,7 @@ export const trafficSplitServiceNotFound: Analyzer = {
   },
 };
 
+/** MSH4006: Linkerd Server selects pods without the Linkerd proxy. */
 export const serverOnUnmeshedPods: Analyzer = {
   code: "MSH4006",
   severity: "warning",
@@ -115,6 +121,7 @@ export const serverOnUnmeshedPods: Analyzer = {
   },
 };
 
+/** MSH4007: ServerAuthorization names a Server that does not exist. */
 export const serverAuthorizationServerNotFound: Analyzer = {
   code: "MSH4007",
   severity: "error",
@@ -135,6 +142,7 @@ export const serverAuthorizationServerNotFound: Analyzer = {
   },
 };
 
+/** MSH4008: Linkerd AuthorizationPolicy authentication not found. */
 export const authenticationRefNotFound: Analyzer = {
   code: "MSH4008",
   severity: "error",
