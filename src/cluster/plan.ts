@@ -140,6 +140,15 @@ export async function computePlan(kube: KubeClient, manifests: Manifest[], opts:
     if (spec.group && spec.names?.kind) creatingKinds.add(`${spec.group}|${spec.names.kind}`);
   }
   const liveObject = createLiveCache(kube, [...manifests.map((m) => m.ref), ...opts.inventory]);
+  const namespaces = new Map<string, Promise<boolean>>();
+  const namespaceExists = (name: string): Promise<boolean> => {
+    let p = namespaces.get(name);
+    if (!p) {
+      p = kube.get({ apiVersion: "v1", kind: "Namespace", name }).then((n) => n !== undefined);
+      namespaces.set(name, p);
+    }
+    return p;
+  };
   const planned = await Promise.all(
     manifests.map(async (m): Promise<PlanEntry> => {
       const origin = { file: m.origin.file, line: m.origin.line };
@@ -151,8 +160,7 @@ export async function computePlan(kube: KubeClient, manifests: Manifest[], opts:
         const live = await liveObject(ref);
         if (!live && ref.namespace && creatingNamespaces.has(ref.namespace)) {
           // its namespace is created by this plan: a dry run would fail with NotFound
-          const nsLive = await kube.get({ apiVersion: "v1", kind: "Namespace", name: ref.namespace });
-          if (!nsLive) return { ...base, action: "created" };
+          if (!(await namespaceExists(ref.namespace))) return { ...base, action: "created" };
         }
         const dry = await kube.apply(d.obj, { dryRun: true, force: opts.force ?? false });
         if (!live) return { ...base, action: "created" };
