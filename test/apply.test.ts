@@ -399,4 +399,32 @@ spec:
     const lease = kubectlJson<{ spec: { holderIdentity?: string } }>(["get", "lease", "-n", "meshops-system", `meshops-apply-${env}`]);
     expect(lease.spec.holderIdentity).toBeUndefined();
   });
+
+  it("after a failed object, holds deletions back, records exactly what is in the cluster, and converges when re-run", () => {
+    const ns = unique("partial");
+    const env = unique("env");
+    const dir = gitRepo({ "meshops.yaml": config(env), [`envs/${env}/ns.yaml`]: nsYaml(ns), [`envs/${env}/old.yaml`]: cmYaml(ns, "old") });
+    expect(run(dir, ["apply", "--env", env]).code).toBe(0);
+    rmSync(join(dir, `envs/${env}/old.yaml`));
+    commit(dir, { [`envs/${env}/new.yaml`]: cmYaml(ns, "new"), [`envs/${env}/bad.yaml`]: vs(ns, "bad", 90, 10).replace("weight: 90", "weight: ninety") }, "replace old, add a broken route");
+    const failed = run(dir, ["apply", "--env", env]);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toContain(`ConfigMap/${ns}/new created`);
+    expect(failed.stdout).toContain(`ConfigMap/${ns}/old skipped: not pruned: the apply had failures`);
+    expect(failed.stdout).toContain("deletions held back");
+    expect(exists("configmap", ns, "old")).toBe(true);
+    const partial = inventory(env).revisions[0]!;
+    expect(partial.status).toBe("partial");
+    expect(partial.objects.map((o) => `${o.kind}/${o.name}`).sort()).toEqual([`ConfigMap/new`, `ConfigMap/old`, `Namespace/${ns}`]);
+
+    commit(dir, { [`envs/${env}/bad.yaml`]: vs(ns, "bad", 90, 10) }, "fix the route");
+    const fixed = run(dir, ["apply", "--env", env]);
+    expect(fixed.code).toBe(0);
+    expect(fixed.stdout).toContain(`ConfigMap/${ns}/old deleted`);
+    expect(exists("configmap", ns, "old")).toBe(false);
+    const complete = inventory(env).revisions[0]!;
+    expect(complete.status).toBe("complete");
+    expect(complete.objects.map((o) => `${o.kind}/${o.name}`).sort()).toEqual([`ConfigMap/new`, `Namespace/${ns}`, "VirtualService/bad"]);
+    expect(planJson(dir, env).summary).toEqual({ created: 0, configured: 0, unchanged: 3, deleted: 0, skipped: 0 });
+  });
 });
