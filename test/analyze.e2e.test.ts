@@ -42,7 +42,7 @@ describe("meshops check runs the analyzers", () => {
       ["MSH2001", "analysis", "error", "manifests/traffic.yaml", 37, "IST0101", true],
       ["MSH3001", "analysis", "warning", "manifests/traffic.yaml", 39, "", false],
     ]);
-    expect(findings[2]?.message).toBe("parent Gateway infra/public does not exist; the repository holds no Gateway API Gateways, so this could not be confirmed");
+    expect(findings[2]?.message).toBe("parent Gateway infra/public does not exist; the repository holds no Gateway API Gateways in namespace infra, so this could not be confirmed");
   });
 
   it("skips the analyzers with --schema-only", () => {

@@ -42,13 +42,27 @@ export function findingAt(a: Analyzer, src: Source, message: string, opts: { pat
   };
 }
 
+/** What the repository holds of a kind, for missingReference. */
+export interface Held {
+  any: boolean;
+  plural: string;
+}
+
+/**
+ * Does the repository hold any object of the kind in the referenced namespace? A repository that keeps only the
+ * bookinfo namespace's objects cannot know what istio-system holds, so only objects in that namespace count.
+ */
+export function heldIn(model: MeshModel, group: string, kind: string, namespace: string, plural: string): Held {
+  return { any: model.kindsInNamespace.has(`${group}/${kind}/${namespace}`), plural: `${plural} in namespace ${namespace}` };
+}
+
 /**
  * A reference that resolves to nothing. When the repository holds objects of the referenced kind, the absence
  * is meaningful and the analyzer's severity applies. When it holds none, the object may live outside the
  * repository (issue 3 item 6): a warning that says so (`references: warn`, the default), an error (`strict`),
  * or nothing (`off`).
  */
-export function missingReference(a: Analyzer, ctx: AnalyzeContext, src: Source, message: string, held: { any: boolean; plural: string }, path?: FieldPath): Finding[] {
+export function missingReference(a: Analyzer, ctx: AnalyzeContext, src: Source, message: string, held: Held, path?: FieldPath): Finding[] {
   const at = path ? { path } : {};
   if (held.any) return [findingAt(a, src, message, at)];
   if (ctx.references === "off") return [];

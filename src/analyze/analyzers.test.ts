@@ -76,7 +76,9 @@ ${vs(route)}`)).toEqual([]);
   it("is a warning saying so when the repository holds no Services; strict makes it an error, off silences it", () => {
     const [w] = run("MSH2001", vs(route));
     expect(w?.[0]).toBe("warning");
-    expect(w?.[2]).toMatch(/the repository holds no Services or ServiceEntries, so this could not be confirmed$/);
+    expect(w?.[2]).toMatch(/the repository holds no Services or ServiceEntries in namespace bookinfo, so this could not be confirmed$/);
+    // Services in other namespaces do not make this one knowable
+    expect(run("MSH2001", svc("ratings", "other") + vs(route)).map((f) => f[0])).toEqual(["warning"]);
     expect(run("MSH2001", vs(route), "strict").map((f) => f[0])).toEqual(["error"]);
     expect(run("MSH2001", vs(route), "off")).toEqual([]);
   });
@@ -103,8 +105,13 @@ metadata: {name: public, namespace: istio-ingress}
 spec: {selector: {istio: ingressgateway}, servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]}
 `;
   const route = "  - route: [{destination: {host: reviews}}]\n";
-  it("reports a gateway that is not in the gateway's namespace", () => {
-    expect(run("MSH2003", gw + vs(route, "  gateways: [public, mesh]\n"))).toEqual([["error", 12, 'gateway "public" is not an Istio Gateway (looked for bookinfo/public)']]);
+  it("reports a gateway missing from a namespace whose Gateways the repository holds", () => {
+    expect(run("MSH2003", gw + vs(route, "  gateways: [istio-ingress/publik, mesh]\n"))).toEqual([["error", 12, 'gateway "istio-ingress/publik" is not an Istio Gateway (looked for istio-ingress/publik)']]);
+  });
+  it("warns when the repository holds no Gateways in the namespace looked in (a name without namespace is the VirtualService's)", () => {
+    expect(run("MSH2003", gw + vs(route, "  gateways: [public]\n"))).toEqual([
+      ["warning", 7, 'gateway "public" is not an Istio Gateway (looked for bookinfo/public); the repository holds no Istio Gateways in namespace bookinfo, so this could not be confirmed'],
+    ]);
   });
   it("accepts ns/name, mesh and the older FQDN form", () => {
     expect(run("MSH2003", gw + vs(route, "  gateways: [istio-ingress/public, mesh, public.istio-ingress.svc.cluster.local]\n"))).toEqual([]);
@@ -205,8 +212,13 @@ spec: {gatewayClassName: istio, listeners: [{name: http, port: 80, protocol: HTT
 `;
 
 describe("MSH3001 parentRef not found", () => {
-  it("reports a missing Gateway (looked for in the route's namespace)", () => {
-    expect(run("MSH3001", gwapi("infra") + route("{name: web, port: 80}"))).toEqual([["error", 11, "parent Gateway shop/public does not exist"]]);
+  it("reports a missing Gateway in a namespace whose Gateways the repository holds", () => {
+    expect(run("MSH3001", gwapi("infra") + route("{name: web, port: 80}", "{name: publik, namespace: infra}"))).toEqual([["error", 11, "parent Gateway infra/publik does not exist"]]);
+  });
+  it("looks in the route's namespace when the parentRef names none", () => {
+    expect(run("MSH3001", gwapi("infra") + route("{name: web, port: 80}")).map((f) => f[2])).toEqual([
+      "parent Gateway shop/public does not exist; the repository holds no Gateway API Gateways in namespace shop, so this could not be confirmed",
+    ]);
   });
   it("accepts an existing Gateway and warns when the repository holds none", () => {
     expect(run("MSH3001", gwapi() + route("{name: web, port: 80}"))).toEqual([]);
@@ -570,7 +582,7 @@ metadata: {name: bookinfo-productpage, namespace: bookinfo}
 
 describe("MSH2017 source namespace", () => {
   it("reports a namespace the repository does not define", () => {
-    expect(run("MSH2017", ns("bookinfo") + ns("frontend") + authz("{namespaces: [frontend, fronted]}"))).toEqual([["error", 15, "source namespace fronted does not exist"]]);
+    expect(run("MSH2017", ns("bookinfo") + ns("frontend") + authz("{namespaces: [frontend, fronted]}"))).toEqual([["warning", 15, "source namespace fronted does not exist"]]);
   });
   it("warns when the repository holds no Namespaces", () => {
     expect(run("MSH2017", authz("{namespaces: [frontend]}")).map((f) => f[0])).toEqual(["warning"]);

@@ -1,6 +1,6 @@
 /** Core and cross-mesh rules: Services selecting nothing, missing ServiceAccounts, workloads outside the mesh that mesh policy expects inside. */
 import type { Finding } from "../report/finding.js";
-import { findingAt, missingReference, type Analyzer } from "./analyzer.js";
+import { findingAt, heldIn, missingReference, type Analyzer } from "./analyzer.js";
 
 /** MSH5001: Service selector matches no workload. */
 export const serviceSelectsNothing: Analyzer = {
@@ -30,11 +30,10 @@ export const serviceAccountNotFound: Analyzer = {
     "A workload runs as the ServiceAccount named in its pod spec, and that account is its mesh identity (spiffe://<trust domain>/ns/<namespace>/sa/<name> in Istio, the Linkerd identity likewise). When the account does not exist the pods are not created, and authorization policies written for that identity never match. When the repository holds no ServiceAccounts at all, the finding is a warning (meshops.yaml policy.references).",
   run(model, ctx) {
     const out: Finding[] = [];
-    const held = { any: model.serviceAccounts.length > 0, plural: "ServiceAccounts" };
     for (const w of model.workloads) {
       if (w.serviceAccount === "default") continue;
       if (model.serviceAccounts.some((sa) => sa.namespace === w.namespace && sa.name === w.serviceAccount)) continue;
-      out.push(...missingReference(this, ctx, w.source, `ServiceAccount ${w.namespace}/${w.serviceAccount} does not exist`, held, ["spec", "serviceAccountName"]));
+      out.push(...missingReference(this, ctx, w.source, `ServiceAccount ${w.namespace}/${w.serviceAccount} does not exist`, heldIn(model, "", "ServiceAccount", w.namespace, "ServiceAccounts"), ["spec", "serviceAccountName"]));
     }
     return out;
   },

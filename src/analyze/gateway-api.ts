@@ -1,7 +1,7 @@
 /** Gateway API references: parentRefs and backendRefs to missing objects, cross-namespace backendRefs without a ReferenceGrant. */
 import { GATEWAY_GROUP, referenceGranted } from "../model/gateway-api.js";
 import type { Finding } from "../report/finding.js";
-import { findingAt, missingReference, type Analyzer } from "./analyzer.js";
+import { findingAt, heldIn, missingReference, type Analyzer } from "./analyzer.js";
 
 /** MSH3001: Route parentRef to a missing Gateway or Service. */
 export const parentNotFound: Analyzer = {
@@ -17,10 +17,10 @@ export const parentNotFound: Analyzer = {
       for (const p of rt.parentRefs) {
         if (p.kind === "Gateway" && p.group === GATEWAY_GROUP) {
           if (!gateways.has(`${p.namespace}/${p.name}`))
-            out.push(...missingReference(this, ctx, p.source, `parent Gateway ${p.namespace}/${p.name} does not exist`, { any: model.gatewayApi.gateways.length > 0, plural: "Gateway API Gateways" }, ["name"]));
+            out.push(...missingReference(this, ctx, p.source, `parent Gateway ${p.namespace}/${p.name} does not exist`, heldIn(model, GATEWAY_GROUP, "Gateway", p.namespace, "Gateway API Gateways"), ["name"]));
         } else if (p.kind === "Service" && p.group === "") {
           if (!model.servicesByName.has(`${p.namespace}/${p.name}`))
-            out.push(...missingReference(this, ctx, p.source, `parent Service ${p.namespace}/${p.name} does not exist`, { any: model.kinds.has("/Service"), plural: "Services" }, ["name"]));
+            out.push(...missingReference(this, ctx, p.source, `parent Service ${p.namespace}/${p.name} does not exist`, heldIn(model, "", "Service", p.namespace, "Services"), ["name"]));
         }
       }
     }
@@ -37,13 +37,12 @@ export const backendNotFound: Analyzer = {
     "A Gateway API route rule forwards to backendRefs, by default Services in the route's namespace. A backendRef to a Service that does not exist makes the implementation answer that share of requests with 500 (ResolvedRefs=False, reason BackendNotFound), while the other backends keep their weights. When the repository holds no Services at all, the Service probably lives elsewhere and the finding is a warning (meshops.yaml policy.references).",
   run(model, ctx) {
     const out: Finding[] = [];
-    const held = { any: model.kinds.has("/Service"), plural: "Services" };
     for (const rt of model.gatewayApi.routes) {
       for (const rule of rt.rules) {
         for (const b of rule.backendRefs) {
           if (b.kind !== "Service" || b.group !== "") continue;
           if (!model.servicesByName.has(`${b.namespace}/${b.name}`))
-            out.push(...missingReference(this, ctx, b.source, `backend Service ${b.namespace}/${b.name} does not exist`, held, ["name"]));
+            out.push(...missingReference(this, ctx, b.source, `backend Service ${b.namespace}/${b.name} does not exist`, heldIn(model, "", "Service", b.namespace, "Services"), ["name"]));
         }
       }
     }

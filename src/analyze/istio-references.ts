@@ -1,9 +1,9 @@
 /** Istio references: VirtualService destination hosts, subsets and gateways that do not exist. */
-import { hostMatches } from "../model/hosts.js";
+import { hostMatches, serviceOfHost } from "../model/hosts.js";
 import type { MeshModel } from "../model/mesh-model.js";
 import type { RouteDestination, VirtualServiceView } from "../model/istio.js";
 import type { Finding } from "../report/finding.js";
-import { missingReference, type Analyzer } from "./analyzer.js";
+import { heldIn, missingReference, type Analyzer, type Held } from "./analyzer.js";
 
 function allDestinations(vs: VirtualServiceView): RouteDestination[] {
   return [...vs.http.flatMap((r) => [...r.destinations, ...(r.mirror ? [r.mirror] : [])]), ...vs.otherDestinations];
@@ -24,10 +24,14 @@ export const destinationHostNotFound: Analyzer = {
     "A VirtualService routes to a destination host that is neither a Kubernetes Service nor a ServiceEntry host. Istio resolves short names with the VirtualService's namespace (reviews in bookinfo is reviews.bookinfo.svc.cluster.local), so a typo or a wrong namespace silently sends the traffic nowhere: clients get 503 (no healthy upstream). When the repository holds no Services and no ServiceEntries at all, the Service probably lives elsewhere and the finding is a warning (meshops.yaml policy.references).",
   run(model, ctx) {
     const out: Finding[] = [];
-    const held = { any: model.kinds.has("/Service") || model.kinds.has("networking.istio.io/ServiceEntry"), plural: "Services or ServiceEntries" };
     for (const vs of model.istio.virtualServices) {
       for (const d of allDestinations(vs)) {
         if (hostKnown(model, d.host)) continue;
+        // A cluster Service counts as knowable when the repository holds Services (or ServiceEntries) in its namespace; an external host when it holds any ServiceEntry.
+        const svc = serviceOfHost(d.host, model.options.clusterDomain);
+        const held: Held = svc
+          ? { any: model.kindsInNamespace.has(`/Service/${svc.namespace}`) || model.kindsInNamespace.has(`networking.istio.io/ServiceEntry/${svc.namespace}`), plural: `Services or ServiceEntries in namespace ${svc.namespace}` }
+          : { any: model.istio.serviceEntries.length > 0, plural: "ServiceEntries" };
         out.push(...missingReference(this, ctx, d.source, `destination host "${d.rawHost}" (${d.host}) is not a Service or ServiceEntry host`, held, ["host"]));
       }
     }
@@ -75,11 +79,10 @@ export const gatewayNotFound: Analyzer = {
   run(model, ctx) {
     const out: Finding[] = [];
     const known = new Set(model.istio.gateways.map((g) => `${g.namespace}/${g.name}`));
-    const held = { any: model.istio.gateways.length > 0, plural: "Istio Gateways" };
     for (const vs of model.istio.virtualServices) {
       for (const g of vs.gateways) {
         if (g.name === "mesh" || known.has(gatewayKey(g.name, vs.namespace))) continue;
-        out.push(...missingReference(this, ctx, g.source, `gateway "${g.name}" is not an Istio Gateway (looked for ${gatewayKey(g.name, vs.namespace)})`, held));
+        out.push(...missingReference(this, ctx, g.source, `gateway "${g.name}" is not an Istio Gateway (looked for ${gatewayKey(g.name, vs.namespace)})`, heldIn(model, "networking.istio.io", "Gateway", gatewayKey(g.name, vs.namespace).split("/")[0] ?? "", "Istio Gateways")));
       }
     }
     return out;

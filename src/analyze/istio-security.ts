@@ -3,7 +3,7 @@ import { asArr, asObj, asStr } from "../model/core.js";
 import { hostMatches } from "../model/hosts.js";
 import { workloadsSelectedBy } from "../model/mesh-model.js";
 import type { Finding } from "../report/finding.js";
-import { findingAt, missingReference, type Analyzer } from "./analyzer.js";
+import { findingAt, heldIn, missingReference, type Analyzer } from "./analyzer.js";
 
 /** MSH2014: PeerAuthentication selector matches no workload. */
 export const peerAuthenticationSelectsNothing: Analyzer = {
@@ -58,7 +58,6 @@ export const principalNotFound: Analyzer = {
     "An AuthorizationPolicy source principal is a workload identity, <trust domain>/ns/<namespace>/sa/<service account>. When that ServiceAccount does not exist, no workload can have the identity: an ALLOW for it admits nobody (the caller meant to be allowed is denied), a DENY for it protects against nobody. Fix the namespace or account name. When the repository holds no ServiceAccounts at all, the finding is a warning (meshops.yaml policy.references).",
   run(model, ctx) {
     const out: Finding[] = [];
-    const held = { any: model.serviceAccounts.length > 0, plural: "ServiceAccounts" };
     for (const ap of model.istio.authorizationPolicies)
       for (const s of sources(ap.rules))
         asArr(s.source.principals).forEach((p, k) => {
@@ -66,7 +65,7 @@ export const principalNotFound: Analyzer = {
           if (!m?.[1] || !m[2] || m[2] === "default") return;
           const [ns, sa] = [m[1], m[2]];
           if (model.serviceAccounts.some((x) => x.namespace === ns && x.name === sa)) return;
-          out.push(...missingReference(this, ctx, { manifest: ap.source.manifest, path: [...s.path, "principals", k] }, `principal ${p as string} names ServiceAccount ${ns}/${sa}, which does not exist`, held));
+          out.push(...missingReference(this, ctx, { manifest: ap.source.manifest, path: [...s.path, "principals", k] }, `principal ${p as string} names ServiceAccount ${ns}/${sa}, which does not exist`, heldIn(model, "", "ServiceAccount", ns, "ServiceAccounts")));
         });
     return out;
   },
@@ -75,7 +74,8 @@ export const principalNotFound: Analyzer = {
 /** MSH2017: AuthorizationPolicy source namespace does not exist. */
 export const sourceNamespaceNotFound: Analyzer = {
   code: "MSH2017",
-  severity: "error",
+  // Namespaces are cluster infrastructure, often created outside the mesh repository: a warning even when the repository holds some.
+  severity: "warning",
   title: "AuthorizationPolicy source namespace does not exist",
   explanation:
     "An AuthorizationPolicy rule can match callers by namespace (from.source.namespaces). A namespace that does not exist matches nobody, so an ALLOW admits no one from it and a DENY blocks no one, usually because of a typo or a renamed namespace. When the repository holds no Namespace objects at all, the finding is a warning (meshops.yaml policy.references).",

@@ -2,7 +2,7 @@
 import { asObj, asStr } from "../model/core.js";
 import { linkerdInjected, objectKey, workloadsSelectedBy } from "../model/mesh-model.js";
 import type { Finding } from "../report/finding.js";
-import { findingAt, missingReference, type Analyzer } from "./analyzer.js";
+import { findingAt, heldIn, missingReference, type Analyzer } from "./analyzer.js";
 
 /** MSH4001: Linkerd Server port matches no container port. */
 export const serverPortNotOnPods: Analyzer = {
@@ -39,7 +39,7 @@ export const authorizationTargetNotFound: Analyzer = {
       if (t.kind === "Namespace" || !t.kind) continue;
       const group = t.group === "core" ? "" : t.group;
       if (model.identities.has(objectKey(group, t.kind, t.namespace, t.name))) continue;
-      out.push(...missingReference(this, ctx, t.source, `target ${t.kind} ${t.namespace}/${t.name} does not exist`, { any: model.kinds.has(`${group}/${t.kind}`), plural: `${t.kind}s` }, ["name"]));
+      out.push(...missingReference(this, ctx, t.source, `target ${t.kind} ${t.namespace}/${t.name} does not exist`, heldIn(model, group, t.kind, t.namespace, `${t.kind}s`), ["name"]));
     }
     return out;
   },
@@ -92,9 +92,9 @@ export const trafficSplitServiceNotFound: Analyzer = {
     "An SMI TrafficSplit splits the traffic addressed to its apex service (spec.service) across backend Services in the same namespace. A missing apex means the split never applies; a missing backend receives its share of requests and fails them. When the repository holds no Services at all, the finding is a warning (meshops.yaml policy.references).",
   run(model, ctx) {
     const out: Finding[] = [];
-    const held = { any: model.kinds.has("/Service"), plural: "Services" };
     const has = (ns: string, name: string): boolean => model.servicesByName.has(`${ns}/${name}`);
     for (const ts of model.linkerd.trafficSplits) {
+      const held = heldIn(model, "", "Service", ts.namespace, "Services");
       if (ts.service && !has(ts.namespace, ts.service)) out.push(...missingReference(this, ctx, ts.source, `apex Service ${ts.namespace}/${ts.service} does not exist`, held, ["spec", "service"]));
       for (const b of ts.backends) if (b.service && !has(ts.namespace, b.service)) out.push(...missingReference(this, ctx, b.source, `backend Service ${ts.namespace}/${b.service} does not exist`, held, ["service"]));
     }
@@ -130,13 +130,12 @@ export const serverAuthorizationServerNotFound: Analyzer = {
     "A Linkerd ServerAuthorization (the older policy API) grants access to the Server named in spec.server.name, in its own namespace. When that Server does not exist, the authorization grants nothing and the clients it was written for are denied by the default policy. Fix the name, or select Servers by label with spec.server.selector. When the repository holds no Servers at all, the finding is a warning (meshops.yaml policy.references).",
   run(model, ctx) {
     const out: Finding[] = [];
-    const held = { any: model.linkerd.servers.length > 0, plural: "Servers" };
     for (const m of model.manifests) {
       if (m.ref.kind !== "ServerAuthorization" || !m.ref.apiVersion.startsWith("policy.linkerd.io/")) continue;
       const name = asStr(asObj(asObj(m.object.spec).server).name);
       const ns = m.ref.namespace ?? "default";
       if (!name || model.linkerd.servers.some((s) => s.namespace === ns && s.name === name)) continue;
-      out.push(...missingReference(this, ctx, { manifest: m, path: ["spec", "server", "name"] }, `Server ${ns}/${name} does not exist`, held));
+      out.push(...missingReference(this, ctx, { manifest: m, path: ["spec", "server", "name"] }, `Server ${ns}/${name} does not exist`, heldIn(model, "policy.linkerd.io", "Server", ns, "Servers")));
     }
     return out;
   },
@@ -159,7 +158,7 @@ export const authenticationRefNotFound: Analyzer = {
         const group = kind === "ServiceAccount" ? "" : (asStr(r.group) ?? "policy.linkerd.io");
         if (!kind || !name) return;
         if (model.identities.has(objectKey(group, kind, ns, name))) return;
-        out.push(...missingReference(this, ctx, { manifest: ap.source.manifest, path: ["spec", "requiredAuthenticationRefs", i] }, `${kind} ${ns}/${name} does not exist`, { any: model.kinds.has(`${group}/${kind}`), plural: `${kind}s` }, ["name"]));
+        out.push(...missingReference(this, ctx, { manifest: ap.source.manifest, path: ["spec", "requiredAuthenticationRefs", i] }, `${kind} ${ns}/${name} does not exist`, heldIn(model, group, kind, ns, `${kind}s`), ["name"]));
       });
     return out;
   },

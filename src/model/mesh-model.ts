@@ -76,6 +76,8 @@ export interface MeshModel {
   /** "group/Kind" of every object in the input ("" group for core), to tell "not found" from "not held". */
   kinds: ReadonlySet<string>;
   namespaces: Map<string, NamespaceView>;
+  /** "group/Kind/namespace" of every namespaced object ("default" when it names none). */
+  kindsInNamespace: ReadonlySet<string>;
   /** "group/Kind/namespace/name" of every object ("" group for core; "default" when the object names no namespace). */
   identities: ReadonlySet<string>;
   /** By FQDN host. */
@@ -126,6 +128,7 @@ export function buildMeshModel(manifests: readonly Manifest[], opts: Partial<Mes
     options: o,
     manifests,
     kinds: new Set(manifests.map((m) => kindKey(m.ref.apiVersion, m.ref.kind))),
+    kindsInNamespace: new Set(manifests.map((m) => `${kindKey(m.ref.apiVersion, m.ref.kind)}/${m.ref.namespace ?? "default"}`)),
     // Objects without a namespace are keyed as "default", as the views read them (cluster-scoped ones are never looked up by namespace).
     identities: new Set(manifests.map((m) => objectKey(splitApiVersion(m.ref.apiVersion).group, m.ref.kind, m.ref.namespace ?? "default", m.ref.name))),
     namespaces: new Map(),
