@@ -427,4 +427,22 @@ spec:
     expect(complete.objects.map((o) => `${o.kind}/${o.name}`).sort()).toEqual([`ConfigMap/new`, `Namespace/${ns}`, "VirtualService/bad"]);
     expect(planJson(dir, env).summary).toEqual({ created: 0, configured: 0, unchanged: 3, deleted: 0, skipped: 0 });
   });
+
+  it("with --atomic, returns the environment to the previous revision's commit when the apply fails", () => {
+    const ns = unique("atomic");
+    const env = unique("env");
+    const dir = gitRepo({ "meshops.yaml": config(env), [`envs/${env}/ns.yaml`]: nsYaml(ns), [`envs/${env}/reviews.yaml`]: vs(ns, "reviews", 90, 10) });
+    expect(run(dir, ["apply", "--env", env]).code).toBe(0);
+    const a = git(dir, "rev-parse", "HEAD");
+    commit(dir, { [`envs/${env}/reviews.yaml`]: vs(ns, "reviews", 50, 50), [`envs/${env}/extra.yaml`]: cmYaml(ns, "extra"), [`envs/${env}/bad.yaml`]: vs(ns, "bad", 1, 1).replace("weight: 1", "weight: one") }, "B: shift, add, break");
+    const r = run(dir, ["apply", "--env", env, "--atomic"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`--atomic: the apply failed; returning ${env} to inventory revision 1 (commit ${a.slice(0, 12)})`);
+    const weights = kubectlJson<{ spec: { http: { route: { weight: number }[] }[] } }>(["get", "virtualservice", "-n", ns, "reviews"]).spec.http[0]!.route.map((x) => x.weight);
+    expect(weights).toEqual([90, 10]);
+    expect(exists("configmap", ns, "extra")).toBe(false);
+    const top = inventory(env).revisions[0]!;
+    expect(top).toMatchObject({ revision: 3, commit: a, status: "complete" });
+    expect(inventory(env).revisions[1]!.status).toBe("partial");
+  });
 });

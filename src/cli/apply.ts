@@ -14,6 +14,7 @@ import { addPlanOptions, inventoryObjects, preparePlan, withKubeErrors, type Pla
 interface ApplyFlags extends PlanFlags {
   allowEmpty?: boolean;
   waitLock?: boolean;
+  atomic?: boolean;
   lockTimeout: string;
   prune: boolean;
   wait?: boolean;
@@ -28,6 +29,7 @@ export function registerApply(program: Command, io: Io, setExit: (code: number) 
     .option("--no-prune", "do not delete objects that left Git")
     .option("--wait", "wait until applied objects report ready (status conditions, observedGeneration)")
     .option("--timeout <seconds>", "how long --wait waits", "300")
+    .option("--atomic", "if the apply fails, return the environment to the previous inventory revision's commit")
     .action(async (path: string | undefined, flags: ApplyFlags) =>
       withKubeErrors(io, setExit, async () => {
         const cluster = await import("../cluster/index.js");
@@ -52,29 +54,24 @@ export function registerApply(program: Command, io: Io, setExit: (code: number) 
             setExit(ExitCode.input);
             return;
           }
-          const result = await cluster.executePlan(p.kube, p.plan, {
-            force: flags.forceConflicts ?? false,
-            prune: flags.prune,
-            clock: cluster.systemClock,
-            crdTimeoutMs: 60_000,
-            waitTimeoutMs: flags.wait ? Number(flags.timeout) * 1000 : 0,
-            pollMs: 500,
-          });
-          const objects = inventoryAfter(previous, result.entries, result.failed > 0);
-          const rev = await cluster.writeInventory(p.kube, p.env.name, {
-            ...(flags.rev ? { gitRevision: flags.rev } : {}),
-            ...(p.commit ? { commit: p.commit.commit, author: `${p.commit.author} <${p.commit.email}>`, subject: p.commit.subject } : {}),
-            appliedAt: cluster.systemClock.now().toISOString(),
-            appliedBy: await cluster.whoAmI(p.kube),
-            ...(io.env.CI_JOB_URL ? { job: io.env.CI_JOB_URL } : {}),
-            status: result.failed > 0 ? "partial" : "complete",
-            objects,
-          });
-          const header = { env: p.env.name, context: p.kube.context, mode: "apply" as const, ...(p.commit ? { commit: p.commit.commit } : {}), ...(flags.rev ? { gitRevision: flags.rev } : {}) };
-          io.stdout(cluster.renderChangeSet(flags.format, header, result.entries, { verbose: flags.verbose ?? false, extra: { inventoryRevision: rev.revision, failed: result.failed } }));
-          if (flags.format === "text") {
-            io.stdout(`inventory ${cluster.SYSTEM_NAMESPACE}/${cluster.inventoryName(p.env.name)} revision ${rev.revision} (${rev.status}, ${rev.objects.length} objects)\n`);
-            if (result.pruneHeldBack) io.stdout("deletions held back: some objects failed to apply; fix them and re-run apply\n");
+          const result = await execute(p, flags, io, previous);
+          if (result.failed > 0 && flags.atomic) {
+            const back = p.inventory?.revisions[0];
+            if (!back?.commit) {
+              io.stderr(`meshops: --atomic: environment ${p.env.name} has no earlier revision with a commit to return to\n`);
+            } else {
+              io.stderr(`meshops: --atomic: the apply failed; returning ${p.env.name} to inventory revision ${back.revision} (commit ${back.commit.slice(0, 12)})\n`);
+              const q = await preparePlan(path, { ...flags, rev: back.commit }, io, setExit);
+              if (q) {
+                try {
+                  const undo = await execute(q, { ...flags, rev: back.commit }, io, inventoryObjects(q.inventory), `--atomic: rollback to revision ${back.revision} after a failed apply`);
+                  if (undo.failed > 0) io.stderr(`meshops: --atomic: the rollback failed too: ${undo.failed} objects; the inventory records what is in the cluster\n`);
+                } finally {
+                  q.kube.close();
+                  q.repo.dispose();
+                }
+              }
+            }
           }
           if (result.failed > 0) setExit(ExitCode.findings);
         } finally {
@@ -84,6 +81,39 @@ export function registerApply(program: Command, io: Io, setExit: (code: number) 
         }
       }),
     );
+}
+
+type Cluster = typeof import("../cluster/index.js");
+
+/** Executes a prepared plan, records the inventory revision and prints the change set. */
+async function execute(p: NonNullable<Awaited<ReturnType<typeof preparePlan>>>, flags: ApplyFlags, io: Io, previous: ResourceRef[], note?: string): Promise<{ failed: number }> {
+  const cluster: Cluster = await import("../cluster/index.js");
+  const result = await cluster.executePlan(p.kube, p.plan, {
+    force: flags.forceConflicts ?? false,
+    prune: flags.prune,
+    clock: cluster.systemClock,
+    crdTimeoutMs: 60_000,
+    waitTimeoutMs: flags.wait ? Number(flags.timeout) * 1000 : 0,
+    pollMs: 500,
+  });
+  const objects = inventoryAfter(previous, result.entries, result.failed > 0);
+  const rev = await cluster.writeInventory(p.kube, p.env.name, {
+    ...(flags.rev ? { gitRevision: flags.rev } : {}),
+    ...(p.commit ? { commit: p.commit.commit, author: `${p.commit.author} <${p.commit.email}>`, subject: p.commit.subject } : {}),
+    appliedAt: cluster.systemClock.now().toISOString(),
+    appliedBy: await cluster.whoAmI(p.kube),
+    ...(io.env.CI_JOB_URL ? { job: io.env.CI_JOB_URL } : {}),
+    ...(note ? { note } : {}),
+    status: result.failed > 0 ? "partial" : "complete",
+    objects,
+  });
+  const header = { env: p.env.name, context: p.kube.context, mode: "apply" as const, ...(p.commit ? { commit: p.commit.commit } : {}), ...(flags.rev ? { gitRevision: flags.rev } : {}) };
+  io.stdout(cluster.renderChangeSet(flags.format, header, result.entries, { verbose: flags.verbose ?? false, extra: { inventoryRevision: rev.revision, failed: result.failed } }));
+  if (flags.format === "text") {
+    io.stdout(`inventory ${cluster.SYSTEM_NAMESPACE}/${cluster.inventoryName(p.env.name)} revision ${rev.revision} (${rev.status}, ${rev.objects.length} objects)\n`);
+    if (result.pruneHeldBack) io.stdout("deletions held back: some objects failed to apply; fix them and re-run apply\n");
+  }
+  return result;
 }
 
 /**

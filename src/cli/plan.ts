@@ -48,8 +48,9 @@ export function addPlanOptions(cmd: Command): Command {
     .option("-v, --verbose", "list unchanged objects too");
 }
 
-async function commitOf(repo: OpenRepository, rev: string | undefined): Promise<CommitInfo | undefined> {
-  const top = await gitRoot(repo.dir);
+async function commitOf(repo: OpenRepository, rev: string | undefined, from: string): Promise<CommitInfo | undefined> {
+  // with --rev, repo.dir is an extracted snapshot: ask the repository the command was started in
+  const top = await gitRoot(repo.commit ? from : repo.dir);
   if (!top) return undefined;
   try {
     return await commitInfo(top, repo.commit ?? rev ?? "HEAD");
@@ -98,7 +99,7 @@ export async function preparePlan(
       io.stderr(`meshops: warning: ${e.message}: objects to prune are not shown\n`);
     }
     const plan = await cluster.computePlan(kube, rendered.manifests, { env: env.name, inventory: cluster.currentObjects(inventory), force: flags.forceConflicts ?? false });
-    const commit = await commitOf(repo, flags.rev);
+    const commit = await commitOf(repo, flags.rev, resolve(cwd, path ?? "."));
     ok = true;
     return { repo, env, rendered, kube, plan, ...(inventory ? { inventory } : {}), ...(commit ? { commit } : {}) };
   } finally {

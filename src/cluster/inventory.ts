@@ -31,6 +31,8 @@ export interface InventoryRevision {
   appliedBy: string;
   /** The CI job that applied it (GitLab's CI_JOB_URL), when run from CI. */
   job?: string;
+  /** Why this revision was applied, when it was not a plain apply (an --atomic rollback). */
+  note?: string;
   /** "complete", or "partial" when some objects failed (the list is then what is really in the cluster). */
   status: "complete" | "partial";
   objects: ResourceRef[];
