@@ -190,6 +190,17 @@ spec: {mtls: {mode: ${mode}}}
     expect(f[0]?.[2]).toMatch(/^tls mode DISABLE for reviews.bookinfo.svc.cluster.local conflicts with mTLS STRICT set by PeerAuthentication istio-system\/default \(m.yaml:/);
     expect(run("MSH2008", objs + pa("DISABLE") + dr("reviews", "[]", "  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}\n")).length).toBe(1);
   });
+  it("uses namespace and mesh policy for a Service outside the repository, unless a workload policy there could apply", () => {
+    const wpa = `---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: reviews, namespace: bookinfo}
+spec: {selector: {matchLabels: {app: reviews}}, mtls: {mode: PERMISSIVE}}
+`;
+    const d = dr("reviews", "[]", "  trafficPolicy: {tls: {mode: DISABLE}}\n");
+    expect(run("MSH2008", pa("STRICT") + d).length).toBe(1);
+    expect(run("MSH2008", pa("STRICT") + wpa + d)).toEqual([]);
+  });
   it("accepts DISABLE towards PERMISSIVE and ISTIO_MUTUAL towards STRICT", () => {
     expect(run("MSH2008", objs + pa("PERMISSIVE") + dr("reviews", "[]", "  trafficPolicy: {tls: {mode: DISABLE}}\n"))).toEqual([]);
     expect(run("MSH2008", objs + pa("STRICT") + dr("reviews", "[]", "  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}\n"))).toEqual([]);

@@ -67,6 +67,8 @@ function serverWorkloads(model: MeshModel, host: string): { workloads: Pick<Work
   if (svc?.workloads.length) return { workloads: svc.workloads, ports: svc.ports.map((p) => (typeof p.targetPort === "number" ? p.targetPort : p.port)) };
   const ref = serviceOfHost(host, model.options.clusterDomain);
   if (!ref) return undefined;
+  // Without the workloads, a workload-level PeerAuthentication in the namespace might apply to them or not: say nothing.
+  if (model.istio.peerAuthentications.some((p) => p.namespace === ref.namespace && p.selector)) return undefined;
   return { workloads: [{ namespace: ref.namespace, labels: {}, annotations: {} }], ports: [undefined] };
 }
 
