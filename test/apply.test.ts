@@ -229,6 +229,12 @@ describe("meshops plan and apply against a real API server", () => {
     expect(a.stderr).toMatch(/^meshops: Namespace\/meshops-system: forbidden: cannot patch namespaces/);
   });
 
+  it("rejects a timeout that is not a number of seconds (exit 2)", () => {
+    const r = meshops(["apply", "--env", "x", "--lock-timeout", "soon"], { cwd: gitRepo({ "meshops.yaml": config("x") }) });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('meshops: --lock-timeout must be a positive number of seconds, got "soon"\n');
+  });
+
   it("exits 3 with one line when the API server is unreachable", () => {
     const env = unique("env");
     const dir = gitRepo({ "meshops.yaml": config(env), [`envs/${env}/cm.yaml`]: cmYaml("unreachable", "cm1") });

@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { hostname, userInfo } from "node:os";
 import { identityKey, type ResourceRef } from "../model/resource.js";
 import type { Lock } from "../cluster/index.js";
-import { ExitCode } from "./errors.js";
+import { ExitCode, UsageError } from "./errors.js";
 import type { Io } from "./main.js";
 import { addPlanOptions, inventoryObjects, preparePlan, withKubeErrors, type PlanFlags } from "./plan.js";
 
@@ -32,6 +32,9 @@ export function registerApply(program: Command, io: Io, setExit: (code: number) 
     .option("--atomic", "if the apply fails, return the environment to the previous inventory revision's commit")
     .action(async (path: string | undefined, flags: ApplyFlags) =>
       withKubeErrors(io, setExit, async () => {
+        for (const [flag, v] of [["--lock-timeout", flags.lockTimeout], ["--timeout", flags.timeout]] as const) {
+          if (!/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0) throw new UsageError(`${flag} must be a positive number of seconds, got "${v}"`);
+        }
         const cluster = await import("../cluster/index.js");
         const identity = `${userInfo().username}@${hostname()}/${process.pid}`;
         let lock: Lock | undefined;
