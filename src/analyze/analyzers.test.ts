@@ -702,3 +702,19 @@ spec:
     expect(run("MSH2009", v("team-1") + v("team-2"))).toEqual([]);
   });
 });
+
+describe("MSH4009 ServiceProfile Service", () => {
+  const sp = `---
+apiVersion: linkerd.io/v1alpha2
+kind: ServiceProfile
+metadata: {name: web-svc.emojivoto.svc.cluster.local, namespace: emojivoto}
+spec: {routes: []}
+`;
+  it("reports a profile for a Service missing from a namespace the repository holds Services of", () => {
+    expect(run("MSH4009", svc("emoji-svc", "emojivoto") + sp)).toEqual([["error", 9, "Service emojivoto/web-svc does not exist"]]);
+  });
+  it("accepts an existing Service, and warns when the namespace's Services are elsewhere", () => {
+    expect(run("MSH4009", svc("web-svc", "emojivoto") + sp)).toEqual([]);
+    expect(run("MSH4009", sp).map((f) => f[0])).toEqual(["warning"]);
+  });
+});

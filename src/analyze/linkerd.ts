@@ -1,5 +1,6 @@
 /** Linkerd: Servers whose port no pod has, AuthorizationPolicy targets that do not exist, ServiceProfiles not named by FQDN. */
 import { asObj, asStr } from "../model/core.js";
+import { serviceOfHost } from "../model/hosts.js";
 import { linkerdInjected, objectKey, workloadsSelectedBy } from "../model/mesh-model.js";
 import type { Finding } from "../report/finding.js";
 import { findingAt, heldIn, missingReference, type Analyzer } from "./analyzer.js";
@@ -160,6 +161,24 @@ export const authenticationRefNotFound: Analyzer = {
         if (model.identities.has(objectKey(group, kind, ns, name))) return;
         out.push(...missingReference(this, ctx, { manifest: ap.source.manifest, path: ["spec", "requiredAuthenticationRefs", i] }, `${kind} ${ns}/${name} does not exist`, heldIn(model, group, kind, ns, `${kind}s`), ["name"]));
       });
+    return out;
+  },
+};
+
+/** MSH4009: ServiceProfile for a Service that does not exist. */
+export const serviceProfileServiceNotFound: Analyzer = {
+  code: "MSH4009",
+  severity: "error",
+  title: "ServiceProfile for a Service that does not exist",
+  explanation:
+    "A ServiceProfile named <service>.<namespace>.svc.<cluster domain> describes the routes, retries and timeouts of that Service. When no such Service exists the profile applies to nothing, usually because the Service was renamed or the namespace in the name is wrong. When the repository holds no Services in that namespace, the finding is a warning (meshops.yaml policy.references).",
+  run(model, ctx) {
+    const out: Finding[] = [];
+    for (const sp of model.linkerd.serviceProfiles) {
+      const ref = serviceOfHost(sp.name, model.options.clusterDomain);
+      if (!ref || model.servicesByName.has(`${ref.namespace}/${ref.name}`)) continue;
+      out.push(...missingReference(this, ctx, sp.source, `Service ${ref.namespace}/${ref.name} does not exist`, heldIn(model, "", "Service", ref.namespace, "Services")));
+    }
     return out;
   },
 };

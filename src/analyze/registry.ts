@@ -10,7 +10,7 @@ import { destinationHostNotFound, gatewayNotFound, subsetNotFound } from "./isti
 import { unreachableRule, weightsNotHundred } from "./istio-routes.js";
 import { hostNotInGateway, multipleSidecarsWithoutSelector, peerAuthenticationSelectsNothing, principalNotFound, sourceNamespaceNotFound } from "./istio-security.js";
 import { authorizationSelectsNothing, mtlsConflict, subsetSelectsNothing } from "./istio-workloads.js";
-import { authenticationRefNotFound, authorizationTargetNotFound, serverAuthorizationServerNotFound, serverOnUnmeshedPods, serverPortNotOnPods, serverSelectsNothing, serviceProfileNotFqdn, trafficSplitServiceNotFound } from "./linkerd.js";
+import { authenticationRefNotFound, authorizationTargetNotFound, serverAuthorizationServerNotFound, serverOnUnmeshedPods, serverPortNotOnPods, serverSelectsNothing, serviceProfileNotFqdn, serviceProfileServiceNotFound, trafficSplitServiceNotFound } from "./linkerd.js";
 
 /** All built-in analyzers, sorted by code. */
 export const analyzers: readonly Analyzer[] = [
@@ -49,6 +49,7 @@ export const analyzers: readonly Analyzer[] = [
   noListenerHostname,
   serverAuthorizationServerNotFound,
   authenticationRefNotFound,
+  serviceProfileServiceNotFound,
 ].sort((a, b) => a.code.localeCompare(b.code));
 
 /** The analyzer with this code, if any. */
