@@ -229,3 +229,20 @@ export function istioAuthorizationPolicyView(m: Manifest): IstioAuthorizationPol
     source: { manifest: m, path: [] },
   };
 }
+
+/** A RequestAuthentication (JWT issuers accepted by the selected workloads). */
+export interface RequestAuthenticationView {
+  name: string;
+  namespace: string;
+  selector?: Record<string, string>;
+  issuers: string[];
+  source: Source;
+}
+
+/** Reads a RequestAuthentication. */
+export function requestAuthenticationView(m: Manifest): RequestAuthenticationView {
+  const spec = asObj(m.object.spec);
+  const selector = spec.selector !== undefined ? asStrMap(asObj(spec.selector).matchLabels) : undefined;
+  const issuers = asArr(spec.jwtRules).flatMap((r) => asStr(asObj(r).issuer) ?? []);
+  return { name: m.ref.name, namespace: namespaceOf(m), ...(selector && Object.keys(selector).length ? { selector } : {}), issuers, source: { manifest: m, path: [] } };
+}

@@ -96,3 +96,54 @@ export function trafficSplitView(m: Manifest): TrafficSplitView {
   });
   return { name: m.ref.name, namespace: namespaceOf(m), service: asStr(spec.service) ?? "", backends, source: { manifest: m, path: [] } };
 }
+
+/** A MeshTLSAuthentication: the mesh identities (or ServiceAccounts) a policy requires. */
+export interface MeshTlsAuthenticationView {
+  name: string;
+  namespace: string;
+  identities: string[];
+  identityRefs: Obj[];
+  source: Source;
+}
+
+/** A NetworkAuthentication: the client networks a policy requires. */
+export interface NetworkAuthenticationView {
+  name: string;
+  namespace: string;
+  networks: { cidr: string; except: string[] }[];
+  source: Source;
+}
+
+/** A ServerAuthorization (the older Linkerd policy API). */
+export interface ServerAuthorizationView {
+  name: string;
+  namespace: string;
+  server: { name?: string; selector?: Record<string, string> };
+  client: Obj;
+  source: Source;
+}
+
+/** Reads a MeshTLSAuthentication. */
+export function meshTlsAuthenticationView(m: Manifest): MeshTlsAuthenticationView {
+  const spec = asObj(m.object.spec);
+  return { name: m.ref.name, namespace: namespaceOf(m), identities: asArr(spec.identities).flatMap((i) => asStr(i) ?? []), identityRefs: asArr(spec.identityRefs).map(asObj), source: { manifest: m, path: [] } };
+}
+
+/** Reads a NetworkAuthentication. */
+export function networkAuthenticationView(m: Manifest): NetworkAuthenticationView {
+  const spec = asObj(m.object.spec);
+  const networks = asArr(spec.networks).map((n) => {
+    const o = asObj(n);
+    return { cidr: asStr(o.cidr) ?? "", except: asArr(o.except).flatMap((e) => asStr(e) ?? []) };
+  });
+  return { name: m.ref.name, namespace: namespaceOf(m), networks, source: { manifest: m, path: [] } };
+}
+
+/** Reads a ServerAuthorization. */
+export function serverAuthorizationView(m: Manifest): ServerAuthorizationView {
+  const spec = asObj(m.object.spec);
+  const server = asObj(spec.server);
+  const name = asStr(server.name);
+  const selector = server.selector !== undefined ? asStrMap(asObj(server.selector).matchLabels) : undefined;
+  return { name: m.ref.name, namespace: namespaceOf(m), server: { ...(name ? { name } : {}), ...(selector ? { selector } : {}) }, client: asObj(spec.client), source: { manifest: m, path: [] } };
+}

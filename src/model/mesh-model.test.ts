@@ -181,3 +181,36 @@ spec:
     expect(mtlsModeOf(m, w(m, "web")).mode).toBe("LINKERD");
   });
 });
+
+describe("the security kinds", () => {
+  it("holds RequestAuthentications and Linkerd authorizations and authentications", () => {
+    const m = model(`apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: bookinfo}
+spec:
+  selector: {matchLabels: {app: productpage}}
+  jwtRules: [{issuer: "https://issuer.example.com"}]
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: MeshTLSAuthentication
+metadata: {name: web, namespace: emojivoto}
+spec: {identities: ["web.emojivoto.serviceaccount.identity.linkerd.cluster.local"]}
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: NetworkAuthentication
+metadata: {name: cluster, namespace: emojivoto}
+spec: {networks: [{cidr: 10.0.0.0/8, except: [10.0.1.0/24]}]}
+---
+apiVersion: policy.linkerd.io/v1beta1
+kind: ServerAuthorization
+metadata: {name: web, namespace: emojivoto}
+spec:
+  server: {name: web-http}
+  client: {unauthenticated: true}
+`);
+    expect(m.istio.requestAuthentications.map((r) => [r.selector, r.issuers])).toEqual([[{ app: "productpage" }, ["https://issuer.example.com"]]]);
+    expect(m.linkerd.meshTlsAuthentications[0]?.identities).toEqual(["web.emojivoto.serviceaccount.identity.linkerd.cluster.local"]);
+    expect(m.linkerd.networkAuthentications[0]?.networks).toEqual([{ cidr: "10.0.0.0/8", except: ["10.0.1.0/24"] }]);
+    expect(m.linkerd.serverAuthorizations[0]).toMatchObject({ server: { name: "web-http" }, client: { unauthenticated: true } });
+  });
+});

@@ -11,6 +11,7 @@ import {
   istioAuthorizationPolicyView,
   istioGatewayView,
   peerAuthenticationView,
+  requestAuthenticationView,
   serviceEntryView,
   sidecarView,
   virtualServiceView,
@@ -18,11 +19,27 @@ import {
   type IstioAuthorizationPolicyView,
   type IstioGatewayView,
   type PeerAuthenticationView,
+  type RequestAuthenticationView,
   type ServiceEntryView,
   type SidecarView,
   type VirtualServiceView,
 } from "./istio.js";
-import { linkerdAuthorizationPolicyView, linkerdServerView, serviceProfileView, trafficSplitView, type LinkerdAuthorizationPolicyView, type LinkerdServerView, type ServiceProfileView, type TrafficSplitView } from "./linkerd.js";
+import {
+  linkerdAuthorizationPolicyView,
+  linkerdServerView,
+  meshTlsAuthenticationView,
+  networkAuthenticationView,
+  serverAuthorizationView,
+  serviceProfileView,
+  trafficSplitView,
+  type LinkerdAuthorizationPolicyView,
+  type LinkerdServerView,
+  type MeshTlsAuthenticationView,
+  type NetworkAuthenticationView,
+  type ServerAuthorizationView,
+  type ServiceProfileView,
+  type TrafficSplitView,
+} from "./linkerd.js";
 import { splitApiVersion, type Manifest } from "./resource.js";
 
 /** Options of buildMeshModel. */
@@ -94,11 +111,15 @@ export interface MeshModel {
     peerAuthentications: PeerAuthenticationView[];
     authorizationPolicies: IstioAuthorizationPolicyView[];
     sidecars: SidecarView[];
+    requestAuthentications: RequestAuthenticationView[];
   };
   gatewayApi: { gateways: GatewayView[]; routes: GatewayRouteView[]; referenceGrants: ReferenceGrantView[] };
   linkerd: {
     servers: LinkerdServerView[];
     authorizationPolicies: LinkerdAuthorizationPolicyView[];
+    serverAuthorizations: ServerAuthorizationView[];
+    meshTlsAuthentications: MeshTlsAuthenticationView[];
+    networkAuthentications: NetworkAuthenticationView[];
     serviceProfiles: ServiceProfileView[];
     trafficSplits: TrafficSplitView[];
     /** "group/Kind/ns/name" of every other Linkerd policy object (ServerAuthorization, MeshTLSAuthentication, ...). */
@@ -136,9 +157,9 @@ export function buildMeshModel(manifests: readonly Manifest[], opts: Partial<Mes
     servicesByName: new Map(),
     workloads: [],
     serviceAccounts: [],
-    istio: { virtualServices: [], destinationRules: [], gateways: [], serviceEntries: [], peerAuthentications: [], authorizationPolicies: [], sidecars: [] },
+    istio: { virtualServices: [], destinationRules: [], gateways: [], serviceEntries: [], peerAuthentications: [], authorizationPolicies: [], sidecars: [], requestAuthentications: [] },
     gatewayApi: { gateways: [], routes: [], referenceGrants: [] },
-    linkerd: { servers: [], authorizationPolicies: [], serviceProfiles: [], trafficSplits: [], objects: new Set(), routes: [] },
+    linkerd: { servers: [], authorizationPolicies: [], serverAuthorizations: [], meshTlsAuthentications: [], networkAuthentications: [], serviceProfiles: [], trafficSplits: [], objects: new Set(), routes: [] },
     routes: new Map(),
   };
   for (const m of manifests) {
@@ -162,6 +183,7 @@ export function buildMeshModel(manifests: readonly Manifest[], opts: Partial<Mes
     } else if (group === "security.istio.io") {
       if (k === "PeerAuthentication") model.istio.peerAuthentications.push(peerAuthenticationView(m));
       else if (k === "AuthorizationPolicy") model.istio.authorizationPolicies.push(istioAuthorizationPolicyView(m));
+      else if (k === "RequestAuthentication") model.istio.requestAuthentications.push(requestAuthenticationView(m));
     } else if (group === GATEWAY_GROUP) {
       if (k === "Gateway") model.gatewayApi.gateways.push(gatewayView(m));
       else if (k === "ReferenceGrant") model.gatewayApi.referenceGrants.push(referenceGrantView(m));
@@ -170,6 +192,9 @@ export function buildMeshModel(manifests: readonly Manifest[], opts: Partial<Mes
       if (k === "Server") model.linkerd.servers.push(linkerdServerView(m));
       else if (k === "AuthorizationPolicy") model.linkerd.authorizationPolicies.push(linkerdAuthorizationPolicyView(m));
       else if (k === "HTTPRoute") model.linkerd.routes.push(gatewayRouteView(m));
+      else if (k === "ServerAuthorization") model.linkerd.serverAuthorizations.push(serverAuthorizationView(m));
+      else if (k === "MeshTLSAuthentication") model.linkerd.meshTlsAuthentications.push(meshTlsAuthenticationView(m));
+      else if (k === "NetworkAuthentication") model.linkerd.networkAuthentications.push(networkAuthenticationView(m));
       model.linkerd.objects.add(`${group}/${k}/${m.ref.namespace ?? "default"}/${m.ref.name}`);
     } else if (group === "linkerd.io" && k === "ServiceProfile") model.linkerd.serviceProfiles.push(serviceProfileView(m));
     else if (group === "split.smi-spec.io" && k === "TrafficSplit") model.linkerd.trafficSplits.push(trafficSplitView(m));
