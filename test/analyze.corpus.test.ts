@@ -3,21 +3,11 @@
  * a reference the sample cannot confirm (its Service or Gateway lives in another file: a warning that says so)
  * or one of the findings listed here, each with the reason it is true.
  */
-import { readdirSync, statSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
+import { dirname, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runCheck } from "../src/cli/pipeline.js";
 import { openRepository } from "../src/source/repository.js";
-import { corpusDir, crdsDir } from "./helpers.js";
-
-function walk(dir: string): string[] {
-  return readdirSync(dir)
-    .sort()
-    .flatMap((n) => {
-      const p = join(dir, n);
-      return statSync(p).isDirectory() ? walk(p) : [p];
-    });
-}
+import { corpusDir, crdsDir, walkFiles } from "./helpers.js";
 
 /** Findings a careful reader agrees with, and why. */
 const justified: Record<string, string> = {
@@ -27,7 +17,7 @@ const justified: Record<string, string> = {
 
 describe("analyzers on the real-world corpus", () => {
   it("report only unconfirmable references and the justified findings", async () => {
-    const all = walk(corpusDir);
+    const all = walkFiles(corpusDir);
     const kustomize = new Set(all.filter((f) => /\/kustomization\.ya?ml$/.test(f)).map((f) => dirname(f)));
     const units = [...kustomize, ...all.filter((f) => /\.(ya?ml|json)$/.test(f) && ![...kustomize].some((k) => f.startsWith(`${k}/`)))];
     const unexpected: string[] = [];

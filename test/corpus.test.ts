@@ -2,14 +2,14 @@
  * The real-world corpus in ../shared/corpus (configurations written by others) must check without a single
  * false error; mutations of corpus files must produce the exact finding at the exact line.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import { runCheck } from "../src/cli/pipeline.js";
 import { openRepository } from "../src/source/repository.js";
 import type { Finding } from "../src/report/finding.js";
-import { corpusDir, crdsDir, writeTree } from "./helpers.js";
+import { corpusDir, crdsDir, walkFiles, writeTree } from "./helpers.js";
 
 async function check(target: string, cwd: string): Promise<{ findings: Finding[]; objects: number }> {
   const repo = await openRepository({ cwd, target });
@@ -21,15 +21,6 @@ async function check(target: string, cwd: string): Promise<{ findings: Finding[]
   }
 }
 
-function walk(dir: string): string[] {
-  return readdirSync(dir)
-    .sort()
-    .flatMap((n) => {
-      const p = join(dir, n);
-      return statSync(p).isDirectory() ? walk(p) : [p];
-    });
-}
-
 const KUSTOMIZATION = /^kustomization\.ya?ml$/;
 
 /**
@@ -39,7 +30,7 @@ const KUSTOMIZATION = /^kustomization\.ya?ml$/;
  * emojivoto training applies with `kubectl patch` (ingress-ts-patch.yml holds only `spec.service`).
  */
 function corpusUnits(): { kustomize: string[]; files: string[] } {
-  const all = walk(corpusDir);
+  const all = walkFiles(corpusDir);
   const kustomize = all.filter((f) => KUSTOMIZATION.test(f.split("/").pop() ?? "")).map((f) => dirname(f));
   const covered = new Set<string>();
   for (const k of kustomize) {

@@ -1,6 +1,6 @@
 /** Shared helpers for integration and end-to-end tests: the built CLI, temporary git repositories. */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -63,4 +63,14 @@ export function commit(dir: string, files: Record<string, string>, message: stri
   git(dir, "add", "-A");
   git(dir, "commit", "-q", "-m", message);
   return git(dir, "rev-parse", "HEAD");
+}
+
+/** Every file below a folder, recursively, in sorted order. */
+export function walkFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .sort()
+    .flatMap((n) => {
+      const p = join(dir, n);
+      return statSync(p).isDirectory() ? walkFiles(p) : [p];
+    });
 }
