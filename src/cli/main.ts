@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { registerApply } from "./apply.js";
 import { registerCheck } from "./check.js";
+import { registerDiff } from "./diff.js";
 import { registerExplain } from "./explain.js";
 import { registerInit } from "./init.js";
 import { registerPlan } from "./plan.js";
@@ -61,6 +62,7 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   registerExplain(program, ctx);
   registerPlan(program, ctx, setExit);
   registerApply(program, ctx, setExit);
+  registerDiff(program, ctx, setExit);
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (e) {

@@ -3,3 +3,4 @@ export { identityKey, splitApiVersion, subjectOf, type FieldPath, type Manifest,
 export { selectorMatches, type NamespaceView, type ServiceView, type Source, type WorkloadView } from "./core.js";
 export { hostMatches, resolveHost, serviceOfHost } from "./hosts.js";
 export { buildMeshModel, defaultMeshModelOptions, kindKey, linkerdInjected, mtlsModeOf, workloadsSelectedBy, type MeshModel, type MeshModelOptions, type MtlsMode, type TableRoute } from "./mesh-model.js";
+export { accessDecision, accessMatrix, defaultAccessOptions, sourceLabel, type AccessDecision, type AccessEntry, type AccessOptions, type AccessRequest, type SourceIdentity } from "./access.js";

@@ -1,0 +1,349 @@
+/**
+ * The access matrix: may a source identity call a workload's port (and path/method)? Istio follows the
+ * documented AuthorizationPolicy order — CUSTOM, then DENY, then ALLOW; no ALLOW policy for the workload
+ * allows everything; an ALLOW policy present but matching nothing denies
+ * (https://istio.io/latest/docs/reference/config/security/authorization-policy/). Linkerd follows its
+ * policy model: a Server selecting the port denies unless an AuthorizationPolicy (or ServerAuthorization)
+ * authorizes the client; a port no Server selects gets the default inbound policy — the pod's or namespace's
+ * `config.linkerd.io/default-inbound-policy` annotation, else the cluster default (`all-unauthenticated`)
+ * (https://linkerd.io/2/reference/authorization-policy/).
+ *
+ * Attributes a request leaves unspecified (path, method, `when` conditions, IP blocks, JWTs) are read
+ * existentially: an ALLOW rule constraining them still counts as matching (some request is allowed), a DENY
+ * rule constraining them does not (some request gets through). The matrix therefore answers "can this
+ * identity reach this port at all".
+ */
+import { asArr, asObj, asStr, asStrMap, selectorMatches, type Obj, type Source, type WorkloadView } from "./core.js";
+import type { IstioAuthorizationPolicyView } from "./istio.js";
+import type { LinkerdServerView } from "./linkerd.js";
+import { linkerdInjected, mtlsModeOf, type MeshModel } from "./mesh-model.js";
+
+/** Who calls: a ServiceAccount's mTLS identity, any authenticated (mTLS) client, or a plaintext client. */
+export type SourceIdentity = { kind: "serviceAccount"; namespace: string; serviceAccount: string } | { kind: "authenticated" } | { kind: "unauthenticated" };
+
+/** One request to decide. */
+export interface AccessRequest {
+  source: SourceIdentity;
+  workload: Pick<WorkloadView, "namespace" | "name" | "labels" | "annotations" | "ports">;
+  /** The workload (container) port. */
+  port: number;
+  path?: string;
+  method?: string;
+}
+
+/** The answer, and which object decided it. */
+export interface AccessDecision {
+  allowed: boolean;
+  mesh: "istio" | "linkerd";
+  /** Why, in a few words ("DENY policy bookinfo/deny-all", "default inbound policy deny"). */
+  reason: string;
+  /** The deciding object, when one did (absent for defaults). */
+  source?: Source;
+  /** A matching CUSTOM policy defers the request to this external authorizer first. */
+  customProvider?: string;
+}
+
+/** Options of accessDecision and accessMatrix. */
+export interface AccessOptions {
+  /** Linkerd's cluster-wide default inbound policy (install value `proxy.defaultInboundPolicy`). */
+  linkerdDefaultInboundPolicy: string;
+  /** Deny plaintext clients on ports whose PeerAuthentication is STRICT (default true). */
+  considerMtls: boolean;
+  /** Trust domain of Istio principals. */
+  trustDomain: string;
+}
+
+/** Istio's and Linkerd's defaults. */
+export function defaultAccessOptions(): AccessOptions {
+  return { linkerdDefaultInboundPolicy: "all-unauthenticated", considerMtls: true, trustDomain: "cluster.local" };
+}
+
+/** "sa bookinfo/productpage", "any authenticated", "unauthenticated". */
+export function sourceLabel(s: SourceIdentity): string {
+  return s.kind === "serviceAccount" ? `sa ${s.namespace}/${s.serviceAccount}` : s.kind === "authenticated" ? "any authenticated" : "unauthenticated";
+}
+
+/** Decides one request against the model's Istio or Linkerd policy (Linkerd when the workload is Linkerd-injected). */
+export function accessDecision(model: MeshModel, req: AccessRequest, opts: Partial<AccessOptions> = {}): AccessDecision {
+  const o = { ...defaultAccessOptions(), ...opts };
+  return linkerdInjected(model, req.workload) ? linkerdDecision(model, req, o) : istioDecision(model, req, o);
+}
+
+/** One cell of the access matrix. */
+export interface AccessEntry {
+  /** "namespace/name" of the workload. */
+  workload: string;
+  namespace: string;
+  port: number;
+  source: SourceIdentity;
+  decision: AccessDecision;
+}
+
+/** The source identities the matrix asks about: every ServiceAccount (declared or used by a workload), any authenticated, unauthenticated. */
+export function matrixSources(model: MeshModel): SourceIdentity[] {
+  const sas = new Set<string>();
+  for (const sa of model.serviceAccounts) sas.add(`${sa.namespace}/${sa.name}`);
+  for (const w of model.workloads) sas.add(`${w.namespace}/${w.serviceAccount}`);
+  const out: SourceIdentity[] = [...sas].sort().map((k) => {
+    const [namespace = "", serviceAccount = ""] = k.split("/");
+    return { kind: "serviceAccount", namespace, serviceAccount };
+  });
+  return [...out, { kind: "authenticated" }, { kind: "unauthenticated" }];
+}
+
+/** The ports a workload serves: its container ports, else the numeric target ports of the Services selecting it. */
+export function workloadPorts(model: MeshModel, w: WorkloadView): number[] {
+  const ports = new Set(w.ports.map((p) => p.containerPort));
+  if (ports.size === 0) {
+    for (const s of model.services.values()) {
+      if (!s.workloads.includes(w)) continue;
+      for (const p of s.ports) ports.add(typeof p.targetPort === "number" ? p.targetPort : p.port);
+    }
+  }
+  return [...ports].sort((a, b) => a - b);
+}
+
+/** For every workload and port, whether each source identity may call it; sorted by workload, port, source. */
+export function accessMatrix(model: MeshModel, opts: Partial<AccessOptions> = {}): AccessEntry[] {
+  const sources = matrixSources(model);
+  const out: AccessEntry[] = [];
+  const workloads = [...model.workloads].sort(byName);
+  for (const w of workloads) {
+    for (const port of workloadPorts(model, w)) {
+      for (const source of sources) out.push({ workload: `${w.namespace}/${w.name}`, namespace: w.namespace, port, source, decision: accessDecision(model, { source, workload: w, port }, opts) });
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- Istio
+
+/** Code-point order of "namespace/name": the same in every locale. */
+function byName(a: { namespace: string; name: string }, b: { namespace: string; name: string }): number {
+  const x = `${a.namespace}/${a.name}`;
+  const y = `${b.namespace}/${b.name}`;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** Istio string match: exact, "prefix*", "*suffix" or "*" (any non-empty value). */
+export function istioMatch(pattern: string, value: string): boolean {
+  if (pattern === "*") return value !== "";
+  if (pattern.endsWith("*")) return value.startsWith(pattern.slice(0, -1));
+  if (pattern.startsWith("*")) return value.endsWith(pattern.slice(1));
+  return pattern === value;
+}
+
+const strs = (v: unknown): string[] | undefined => (v === undefined ? undefined : asArr(v).flatMap((x) => (typeof x === "string" ? [x] : typeof x === "number" ? [String(x)] : [])));
+
+/** Tri-state: a constraint on a value the request does not name is "unknown". */
+type Tri = boolean | "unknown";
+
+function policiesFor(model: MeshModel, w: AccessRequest["workload"]): IstioAuthorizationPolicyView[] {
+  const root = model.options.rootNamespace;
+  return model.istio.authorizationPolicies
+    .filter((p) => !p.hasTargetRefs) // targetRefs bind to waypoints and gateways, not to sidecar workloads
+    .filter((p) => (p.namespace === root && !p.selector) || (p.namespace === w.namespace && (!p.selector || selectorMatches(p.selector, w.labels))))
+    .sort(byName);
+}
+
+/** Does a value list constraint (positive and negated) hold? Undefined value: unknown unless unconstrained. */
+function listMatch(pos: string[] | undefined, neg: string[] | undefined, value: string | undefined, match: (p: string, v: string) => boolean): Tri {
+  if (pos === undefined && neg === undefined) return true;
+  if (value === undefined) return "unknown";
+  if (pos !== undefined && !pos.some((p) => match(p, value))) return false;
+  if (neg !== undefined && neg.some((p) => match(p, value))) return false;
+  return true;
+}
+
+/** Identity fields of a source: principal and namespace, or undefined for plaintext; "authenticated" is a wildcard identity. */
+function sourceMatches(src: Obj, s: SourceIdentity, trustDomain: string): Tri {
+  const results: Tri[] = [];
+  const principals = strs(src.principals);
+  const notPrincipals = strs(src.notPrincipals);
+  const namespaces = strs(src.namespaces);
+  const notNamespaces = strs(src.notNamespaces);
+  if (s.kind === "serviceAccount") {
+    // Istio principals are "<trust domain>/ns/<namespace>/sa/<name>"; "cluster.local" stands for the local trust domain.
+    const principal = `${trustDomain}/ns/${s.namespace}/sa/${s.serviceAccount}`;
+    const pm = (p: string, v: string): boolean => istioMatch(p, v) || (p.startsWith("cluster.local/") && istioMatch(p.replace(/^cluster\.local\//, `${trustDomain}/`), v));
+    results.push(listMatch(principals, notPrincipals, principal, pm), listMatch(namespaces, notNamespaces, s.namespace, istioMatch));
+  } else if (s.kind === "authenticated") {
+    // Some authenticated identity: a "*" positive list matches; a specific list or any negation leaves it open.
+    const any = (pos?: string[], neg?: string[]): Tri => (pos === undefined && neg === undefined ? true : pos !== undefined && !pos.includes("*") ? "unknown" : neg !== undefined && neg.includes("*") ? false : neg !== undefined ? "unknown" : true);
+    results.push(any(principals, notPrincipals), any(namespaces, notNamespaces));
+  } else {
+    // Plaintext: no principal, no namespace. A positive list never matches; a negated list always does (Envoy negates a match that failed).
+    if (principals !== undefined || namespaces !== undefined) return false;
+  }
+  // JWT principals: the request carries none.
+  if (strs(src.requestPrincipals) !== undefined) return false;
+  if (src.ipBlocks !== undefined || src.remoteIpBlocks !== undefined || src.notIpBlocks !== undefined || src.notRemoteIpBlocks !== undefined) results.push("unknown");
+  return and(results);
+}
+
+function and(xs: Tri[]): Tri {
+  if (xs.includes(false)) return false;
+  return xs.includes("unknown") ? "unknown" : true;
+}
+function or(xs: Tri[]): Tri {
+  if (xs.includes(true)) return true;
+  return xs.includes("unknown") ? "unknown" : false;
+}
+
+function operationMatches(op: Obj, req: AccessRequest): Tri {
+  const port = String(req.port);
+  return and([
+    listMatch(strs(op.ports), strs(op.notPorts), port, (p, v) => p === v),
+    listMatch(strs(op.paths), strs(op.notPaths), req.path, istioMatch),
+    listMatch(strs(op.methods), strs(op.notMethods), req.method, istioMatch),
+    listMatch(strs(op.hosts), strs(op.notHosts), undefined, istioMatch),
+  ]);
+}
+
+/** Does a rule match? from: any source entry; to: any operation; when: unknown (conditions on request attributes). */
+export function istioRuleMatches(rule: Obj, req: AccessRequest, trustDomain = "cluster.local"): Tri {
+  const from = rule.from === undefined ? true : or(asArr(rule.from).map((f) => sourceMatches(asObj(asObj(f).source), req.source, trustDomain)));
+  const to = rule.to === undefined ? true : or(asArr(rule.to).map((t) => operationMatches(asObj(asObj(t).operation), req)));
+  const when = asArr(rule.when).length > 0 ? "unknown" : true;
+  return and([from, to, when]);
+}
+
+function policyMatches(p: IstioAuthorizationPolicyView, req: AccessRequest, trustDomain: string): Tri {
+  // No rules: the policy matches nothing (an ALLOW without rules is "allow nothing").
+  return or(p.rules.map((r) => istioRuleMatches(r, req, trustDomain)));
+}
+
+function istioDecision(model: MeshModel, req: AccessRequest, o: AccessOptions): AccessDecision {
+  const name = (p: IstioAuthorizationPolicyView): string => `${p.namespace}/${p.name}`;
+  if (o.considerMtls && req.source.kind === "unauthenticated") {
+    const m = mtlsModeOf(model, req.workload, req.port);
+    if (m.mode === "STRICT") return { allowed: false, mesh: "istio", reason: "mTLS STRICT rejects plaintext", ...(m.source ? { source: m.source } : {}) };
+  }
+  const pols = policiesFor(model, req.workload);
+  let customProvider: string | undefined;
+  for (const p of pols.filter((x) => x.action === "CUSTOM")) {
+    if (policyMatches(p, req, o.trustDomain) !== false) {
+      customProvider = asStr(asObj(asObj(p.source.manifest.object.spec).provider).name) ?? name(p);
+      break;
+    }
+  }
+  const extra = customProvider ? { customProvider } : {};
+  for (const p of pols.filter((x) => x.action === "DENY")) {
+    if (policyMatches(p, req, o.trustDomain) === true) return { allowed: false, mesh: "istio", reason: `DENY policy ${name(p)}`, source: p.source, ...extra };
+  }
+  const allows = pols.filter((x) => x.action === "ALLOW");
+  if (allows.length === 0) return { allowed: true, mesh: "istio", reason: "no ALLOW policy selects the workload", ...extra };
+  for (const p of allows) {
+    if (policyMatches(p, req, o.trustDomain) !== false) return { allowed: true, mesh: "istio", reason: `ALLOW policy ${name(p)}`, source: p.source, ...extra };
+  }
+  return { allowed: false, mesh: "istio", reason: `no rule of the ALLOW policies ${allows.map(name).join(", ")} matches`, source: (allows[0] as IstioAuthorizationPolicyView).source, ...extra };
+}
+
+// ---------------------------------------------------------------- Linkerd
+
+/** Linkerd mesh identity of a ServiceAccount. */
+export function linkerdIdentity(namespace: string, serviceAccount: string, trustDomain = "cluster.local"): string {
+  return `${serviceAccount}.${namespace}.serviceaccount.identity.linkerd.${trustDomain}`;
+}
+
+function globMatch(pattern: string, value: string): boolean {
+  const re = new RegExp(`^${pattern.split("*").map((x) => x.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`);
+  return re.test(value);
+}
+
+function serverSelects(model: MeshModel, s: LinkerdServerView, req: AccessRequest): boolean {
+  if (s.namespace !== req.workload.namespace || !s.podSelector || s.hasExpressions) return false;
+  if (!selectorMatches(s.podSelector, req.workload.labels)) return false;
+  if (typeof s.port === "number") return s.port === req.port;
+  return req.workload.ports.some((p) => p.name === s.port && p.containerPort === req.port);
+}
+
+/** Default policies that admit a source. */
+function defaultAdmits(policy: string, s: SourceIdentity): boolean {
+  switch (policy) {
+    case "all-unauthenticated":
+    case "cluster-unauthenticated":
+    case "audit":
+      return true;
+    case "all-authenticated":
+    case "cluster-authenticated":
+      return s.kind !== "unauthenticated";
+    default:
+      return false;
+  }
+}
+
+/** Does one authentication (MeshTLSAuthentication, NetworkAuthentication, ServiceAccount or Namespace ref) admit the source? */
+function authenticationAdmits(model: MeshModel, ref: Obj, policyNs: string, s: SourceIdentity, trustDomain: string): Tri {
+  const kind = asStr(ref.kind) ?? "";
+  const name = asStr(ref.name) ?? "";
+  const ns = asStr(ref.namespace) ?? policyNs;
+  if (kind === "NetworkAuthentication") return model.linkerd.networkAuthentications.some((n) => n.namespace === ns && n.name === name) ? "unknown" : false;
+  if (kind === "ServiceAccount") return s.kind === "serviceAccount" ? s.namespace === ns && s.serviceAccount === name : s.kind === "authenticated" ? "unknown" : false;
+  if (kind !== "MeshTLSAuthentication") return false;
+  const mtls = model.linkerd.meshTlsAuthentications.find((m) => m.namespace === ns && m.name === name);
+  if (!mtls || s.kind === "unauthenticated") return false;
+  const results: Tri[] = mtls.identities.map((id) => (s.kind === "serviceAccount" ? globMatch(id, linkerdIdentity(s.namespace, s.serviceAccount, trustDomain)) : id === "*" ? true : "unknown"));
+  for (const r of mtls.identityRefs) {
+    const rk = asStr(r.kind);
+    const rn = asStr(r.name);
+    const rns = asStr(r.namespace) ?? mtls.namespace;
+    if (rk === "ServiceAccount") results.push(s.kind === "serviceAccount" ? (rn === "*" || rn === s.serviceAccount) && rns === s.namespace : "unknown");
+    else if (rk === "Namespace") results.push(s.kind === "serviceAccount" ? rn === "*" || rn === s.namespace : rn === "*" ? true : "unknown");
+  }
+  return or(results);
+}
+
+function serverAuthorizationAdmits(client: Obj, s: SourceIdentity): Tri {
+  if (client.unauthenticated === true) return true;
+  if (s.kind === "unauthenticated") return false;
+  const mesh = asObj(client.meshTLS);
+  if (mesh.unauthenticatedTLS === true) return true;
+  const results: Tri[] = [];
+  for (const id of strs(mesh.identities) ?? []) results.push(s.kind === "serviceAccount" ? globMatch(id, linkerdIdentity(s.namespace, s.serviceAccount)) : id === "*" ? true : "unknown");
+  for (const sa of asArr(mesh.serviceAccounts).map(asObj)) {
+    const n = asStr(sa.name);
+    const ns = asStr(sa.namespace);
+    results.push(s.kind === "serviceAccount" ? n === s.serviceAccount && (ns === undefined || ns === s.namespace) : "unknown");
+  }
+  return or(results);
+}
+
+function linkerdDecision(model: MeshModel, req: AccessRequest, o: AccessOptions): AccessDecision {
+  const s = req.source;
+  const server = model.linkerd.servers.filter((x) => serverSelects(model, x, req)).sort(byName)[0];
+  if (!server) {
+    const pod = req.workload.annotations["config.linkerd.io/default-inbound-policy"];
+    const ns = model.namespaces.get(req.workload.namespace);
+    const nsPolicy = ns?.annotations["config.linkerd.io/default-inbound-policy"];
+    const policy = pod ?? nsPolicy ?? o.linkerdDefaultInboundPolicy;
+    const src = pod !== undefined ? undefined : nsPolicy !== undefined ? ns?.source : undefined;
+    return { allowed: defaultAdmits(policy, s), mesh: "linkerd", reason: `default inbound policy ${policy}`, ...(src ? { source: src } : {}) };
+  }
+  const serverName = `${server.namespace}/${server.name}`;
+  const serverLabels = asStrMap(asObj(server.source.manifest.object.metadata).labels);
+  for (const ap of [...model.linkerd.authorizationPolicies].sort(byName)) {
+    const t = ap.targetRef;
+    const targets =
+      (t.kind === "Server" && t.name === server.name && t.namespace === server.namespace) ||
+      (t.kind === "Namespace" && t.name === server.namespace && ap.namespace === server.namespace) ||
+      (t.kind === "HTTPRoute" && t.namespace === server.namespace && routeAttachedTo(model, t.name, t.namespace, server.name));
+    if (!targets) continue;
+    // Every required authentication must admit the client; a route-level policy admits some paths (existential).
+    const admits = and(ap.requiredAuthenticationRefs.map((r) => authenticationAdmits(model, r, ap.namespace, s, o.trustDomain)));
+    if (admits !== false && ap.requiredAuthenticationRefs.length > 0) return { allowed: true, mesh: "linkerd", reason: `AuthorizationPolicy ${ap.namespace}/${ap.name}`, source: ap.source };
+  }
+  for (const sa of [...model.linkerd.serverAuthorizations].sort(byName)) {
+    if (sa.namespace !== server.namespace) continue;
+    const targets = sa.server.name === server.name || (sa.server.selector !== undefined && selectorMatches(sa.server.selector, serverLabels));
+    if (targets && serverAuthorizationAdmits(sa.client, s) !== false) return { allowed: true, mesh: "linkerd", reason: `ServerAuthorization ${sa.namespace}/${sa.name}`, source: sa.source };
+  }
+  // Server.spec.accessPolicy (Linkerd 2.13+) is the fallback for a selected port; it defaults to deny.
+  const access = asStr(asObj(server.source.manifest.object.spec).accessPolicy) ?? "deny";
+  return { allowed: defaultAdmits(access, s), mesh: "linkerd", reason: `Server ${serverName} accessPolicy ${access}`, source: server.source };
+}
+
+function routeAttachedTo(model: MeshModel, name: string, namespace: string, server: string): boolean {
+  const r = model.linkerd.routes.find((x) => x.name === name && x.namespace === namespace);
+  return r !== undefined && r.parentRefs.some((p) => p.kind === "Server" && p.name === server);
+}
