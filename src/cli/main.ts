@@ -5,11 +5,14 @@ import { fileURLToPath } from "node:url";
 import { registerApply } from "./apply.js";
 import { registerCheck } from "./check.js";
 import { registerDiff } from "./diff.js";
+import { registerCompare } from "./compare.js";
 import { registerExplain } from "./explain.js";
 import { registerInit } from "./init.js";
 import { registerPlan } from "./plan.js";
 import { registerRender } from "./render.js";
+import { registerRollback } from "./rollback.js";
 import { registerSchemas } from "./schemas.js";
+import { registerStatus } from "./status.js";
 import { describeError, ExitCode } from "./errors.js";
 
 /** The package version, for --version and report metadata. */
@@ -63,6 +66,9 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   registerPlan(program, ctx, setExit);
   registerApply(program, ctx, setExit);
   registerDiff(program, ctx, setExit);
+  registerRollback(program, ctx, setExit);
+  registerStatus(program, ctx, setExit);
+  registerCompare(program, ctx, setExit);
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (e) {

@@ -33,6 +33,8 @@ export interface InventoryRevision {
   job?: string;
   /** Why this revision was applied, when it was not a plain apply (an --atomic rollback). */
   note?: string;
+  /** For a rollback: the revision that was current (undone) and the earlier revision whose commit was applied. */
+  rollback?: { of: number; to: number };
   /** "complete", or "partial" when some objects failed (the list is then what is really in the cluster). */
   status: "complete" | "partial";
   objects: ResourceRef[];
@@ -117,4 +119,18 @@ export async function writeInventory(kube: KubeClient, env: string, rev: Omit<In
       throw e;
     }
   }
+}
+
+/**
+ * What the inventory records after an apply: on success, every object in Git (objects left alone because of
+ * prune: disabled are no longer managed) plus deletions that failed; after failures, exactly what is in the
+ * cluster: the previous objects that were not deleted plus those applied now.
+ */
+export function objectsAfterApply(previous: ResourceRef[], entries: { ref: ResourceRef; action: string; origin?: unknown; error?: unknown }[], partial: boolean): ResourceRef[] {
+  const inGit = entries.filter((e) => e.origin !== undefined);
+  const deleted = new Set(entries.filter((e) => e.action === "deleted").map((e) => identityKey(e.ref)));
+  const failedDeletes = entries.filter((e) => e.origin === undefined && e.error !== undefined).map((e) => e.ref);
+  const applied = inGit.filter((e) => e.action !== "skipped").map((e) => e.ref);
+  if (!partial) return [...applied, ...failedDeletes];
+  return [...previous.filter((r) => !deleted.has(identityKey(r))), ...applied];
 }
