@@ -3,7 +3,7 @@ import { Option, type Command } from "commander";
 import { resolve } from "node:path";
 import type { Environment } from "../config/load.js";
 import { renderDiffJson, renderDiffMarkdown, renderDiffText, semanticDiff, type EnvDiffLine } from "../diff/index.js";
-import { buildMeshModel } from "../model/mesh-model.js";
+import { buildMeshModel, type MeshModel } from "../model/mesh-model.js";
 import { renderEnvironment } from "../source/render.js";
 import { openRepository, selectEnvironments, type OpenRepository } from "../source/repository.js";
 import { ExitCode, UsageError } from "./errors.js";
@@ -59,7 +59,8 @@ export function registerDiff(program: Command, io: Io, setExit: (code: number) =
     });
 }
 
-async function modelOf(repo: OpenRepository, env: Environment) {
+/** Renders one environment of an opened revision and builds its MeshModel. */
+async function modelOf(repo: OpenRepository, env: Environment): Promise<MeshModel> {
   const rendered = await renderEnvironment(repo.dir, env);
   return buildMeshModel(rendered.manifests);
 }

@@ -3,7 +3,7 @@
  * the YAML changed. Everything compared is a normalized value (weights in percent, canonical JSON of
  * matches), so reformatting, reordering keys or comments produce no line.
  */
-import { accessMatrix, sourceLabel, workloadPorts, type AccessEntry, type AccessOptions } from "../model/access.js";
+import { accessEntriesOf, accessInputsKey, matrixSources, sourceLabel, workloadPorts, type AccessEntry, type AccessOptions, type SourceIdentity } from "../model/access.js";
 import type { MeshModel, TableRoute } from "../model/mesh-model.js";
 import { mtlsModeOf } from "../model/mesh-model.js";
 
@@ -128,20 +128,33 @@ function describeDests(host: string, r: TableRoute, cd: string): string {
 /** Services (subject "name.namespace:port") whose workloads' target port shows the same change collapse to one line. */
 function accessLines(base: MeshModel, head: MeshModel, opts: Partial<AccessOptions>): SemanticDiffLine[] {
   const key = (e: AccessEntry): string => `${e.workload}:${e.port}|${sourceLabel(e.source)}`;
-  const before = new Map(accessMatrix(base, opts).map((e) => [key(e), e]));
+  // Only workloads whose decision inputs changed are decided, and only for sources both revisions know.
+  const baseSources = new Set(matrixSources(base).map(sourceLabel));
+  const sources = matrixSources(head).filter((s) => baseSources.has(sourceLabel(s)));
+  const baseByName = new Map(base.workloads.map((w) => [`${w.kind}/${w.namespace}/${w.name}`, w]));
+  const before = new Map<string, AccessEntry>();
+  const after: AccessEntry[] = [];
+  for (const w of head.workloads) {
+    const bw = baseByName.get(`${w.kind}/${w.namespace}/${w.name}`);
+    if (!bw || accessInputsKey(base, bw, opts) === accessInputsKey(head, w, opts)) continue;
+    for (const e of accessEntriesOf(base, bw, sources, opts)) before.set(key(e), e);
+    after.push(...accessEntriesOf(head, w, sources, opts));
+  }
   const changes = new Map<string, { entry: AccessEntry; opened: boolean }>();
-  for (const e of accessMatrix(head, opts)) {
+  for (const e of after) {
     const b = before.get(key(e));
     // Workloads or sources that exist in only one revision are new or gone, not access opened or closed.
     if (!b || b.decision.allowed === e.decision.allowed) continue;
     changes.set(key(e), { entry: e, opened: e.decision.allowed });
   }
   const out: SemanticDiffLine[] = [];
-  const text = (e: AccessEntry, opened: boolean): string => `${sourceLabel(e.source)} newly ${opened ? "ALLOWED" : "DENIED"}${e.decision.source ? ` (${e.decision.reason})` : ""}`;
+  if (changes.size === 0) return out;
+  const changed = new Set([...changes.values()].map((c) => c.entry.workload));
+  const items: { subject: string; entry: AccessEntry; opened: boolean }[] = [];
   const consumed = new Set<string>();
   const services = [...head.services.values()].sort((a, b) => cmp(a.host, b.host));
   for (const s of services) {
-    if (s.workloads.length === 0) continue;
+    if (!s.workloads.some((w) => changed.has(`${w.namespace}/${w.name}`))) continue;
     for (const sp of s.ports) {
       const target = typeof sp.targetPort === "number" ? sp.targetPort : sp.targetPort === undefined ? sp.port : undefined;
       if (target === undefined) continue;
@@ -158,16 +171,31 @@ function accessLines(base: MeshModel, head: MeshModel, opts: Partial<AccessOptio
         const first = list[0];
         if (!first || list.length !== s.workloads.length || list.some((x) => x.opened !== first.opened)) continue;
         for (const x of list) for (const k of x.keys) consumed.add(k);
-        out.push({ subject: `${s.name}.${s.namespace}:${sp.port}`, kind: "access", change: text(first.entry, first.opened), risk: first.opened ? "high" : "medium" });
+        items.push({ subject: `${s.name}.${s.namespace}:${sp.port}`, entry: first.entry, opened: first.opened });
       }
     }
   }
   for (const [k, c] of changes) {
     if (consumed.has(k)) continue;
-    out.push({ subject: `${c.entry.workload}:${c.entry.port}`, kind: "access", change: text(c.entry, c.opened), risk: c.opened ? "high" : "medium" });
+    items.push({ subject: `${c.entry.workload}:${c.entry.port}`, entry: c.entry, opened: c.opened });
+  }
+  // Sources with the same change for the same reason share one line, in matrix order (ServiceAccounts, any authenticated, unauthenticated).
+  const groups = new Map<string, { subject: string; opened: boolean; reason: string; sources: SourceIdentity[] }>();
+  for (const it of items) {
+    const reason = it.entry.decision.source ? ` (${it.entry.decision.reason})` : "";
+    const k = `${it.subject}|${it.opened}|${reason}`;
+    const g = groups.get(k) ?? { subject: it.subject, opened: it.opened, reason, sources: [] };
+    g.sources.push(it.entry.source);
+    groups.set(k, g);
+  }
+  for (const g of groups.values()) {
+    const labels = g.sources.sort((a, b) => sourceRank(a) - sourceRank(b) || cmp(sourceLabel(a), sourceLabel(b))).map(sourceLabel);
+    out.push({ subject: g.subject, kind: "access", change: `${labels.join(", ")} newly ${g.opened ? "ALLOWED" : "DENIED"}${g.reason}`, risk: g.opened ? "high" : "medium" });
   }
   return out;
 }
+
+const sourceRank = (s: SourceIdentity): number => (s.kind === "serviceAccount" ? 0 : s.kind === "authenticated" ? 1 : 2);
 
 const strength: Record<string, number> = { DISABLE: 0, PERMISSIVE: 1, STRICT: 2, LINKERD: 2 };
 
@@ -179,8 +207,9 @@ function mtlsRisk(from: string, to: string): SemanticDiffLine["risk"] {
 function mtlsLines(base: MeshModel, head: MeshModel): SemanticDiffLine[] {
   const changes: { ns: string; subject: string; change: string; from: string; to: string }[] = [];
   const total = new Map<string, number>();
+  const baseByName = new Map(base.workloads.map((w) => [`${w.kind}/${w.namespace}/${w.name}`, w]));
   for (const w of head.workloads) {
-    const bw = base.workloads.find((x) => x.namespace === w.namespace && x.name === w.name && x.kind === w.kind);
+    const bw = baseByName.get(`${w.kind}/${w.namespace}/${w.name}`);
     if (!bw) continue;
     const ports = workloadPorts(head, w);
     for (const port of ports.length ? ports : [undefined]) {

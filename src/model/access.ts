@@ -106,14 +106,69 @@ export function workloadPorts(model: MeshModel, w: WorkloadView): number[] {
 /** For every workload and port, whether each source identity may call it; sorted by workload, port, source. */
 export function accessMatrix(model: MeshModel, opts: Partial<AccessOptions> = {}): AccessEntry[] {
   const sources = matrixSources(model);
+  return [...model.workloads].sort(byName).flatMap((w) => accessEntriesOf(model, w, sources, opts));
+}
+
+/** One workload's rows of the access matrix, for the given sources. */
+export function accessEntriesOf(model: MeshModel, w: WorkloadView, sources: readonly SourceIdentity[], opts: Partial<AccessOptions> = {}): AccessEntry[] {
   const out: AccessEntry[] = [];
-  const workloads = [...model.workloads].sort(byName);
-  for (const w of workloads) {
-    for (const port of workloadPorts(model, w)) {
-      for (const source of sources) out.push({ workload: `${w.namespace}/${w.name}`, namespace: w.namespace, port, source, decision: accessDecision(model, { source, workload: w, port }, opts) });
-    }
+  for (const port of workloadPorts(model, w)) {
+    for (const source of sources) out.push({ workload: `${w.namespace}/${w.name}`, namespace: w.namespace, port, source, decision: accessDecision(model, { source, workload: w, port }, opts) });
   }
   return out;
+}
+
+/**
+ * Everything a workload's access decisions read, as one string: equal keys in two models mean equal rows
+ * for every source both know, so a diff can skip the workload without deciding anything.
+ */
+export function accessInputsKey(model: MeshModel, w: WorkloadView, opts: Partial<AccessOptions> = {}): string {
+  const o = { ...defaultAccessOptions(), ...opts };
+  const spec = (x: { source: Source }): string => {
+    let k = specKeys.get(x);
+    if (k === undefined) {
+      const m = x.source.manifest;
+      k = canonicalKey({ n: m.ref.name, ns: m.ref.namespace, l: asObj(m.object.metadata).labels, s: m.object.spec });
+      specKeys.set(x, k);
+    }
+    return k;
+  };
+  const ports = workloadPorts(model, w);
+  const base = { labels: w.labels, ports: w.ports.map((p) => [p.name, p.containerPort]), all: ports, o };
+  if (linkerdInjected(model, w)) {
+    // The Linkerd policy objects are keyed once per model (appended, not re-escaped per workload).
+    return `${canonicalKey({ ...base, mesh: "linkerd", a: w.annotations["config.linkerd.io/default-inbound-policy"], nsa: model.namespaces.get(w.namespace)?.annotations["config.linkerd.io/default-inbound-policy"] })}|${linkerdPolicyKey(model)}`;
+  }
+  const mtls = o.considerMtls ? ports.map((p) => mtlsModeOf(model, w, p).mode) : [];
+  return `${canonicalKey({ ...base, mesh: "istio", mtls })}|${policiesFor(model, w).map(spec).join("|")}`;
+}
+
+const linkerdKeys = new WeakMap<MeshModel, string>();
+const specKeys = new WeakMap<object, string>();
+function linkerdPolicyKey(model: MeshModel): string {
+  let k = linkerdKeys.get(model);
+  if (k === undefined) {
+    const l = model.linkerd;
+    const objs = [...l.servers, ...l.authorizationPolicies, ...l.serverAuthorizations, ...l.meshTlsAuthentications, ...l.networkAuthentications, ...l.routes];
+    k = objs
+      .map((x) => canonicalKey([x.source.manifest.ref.kind, x.source.manifest.ref.namespace, x.source.manifest.ref.name, asObj(x.source.manifest.object.metadata).labels, x.source.manifest.object.spec]))
+      .sort()
+      .join("|");
+    linkerdKeys.set(model, k);
+  }
+  return k;
+}
+
+function canonicalKey(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalKey).join(",")}]`;
+  if (v !== null && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalKey(o[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(v) ?? "null";
 }
 
 // ---------------------------------------------------------------- Istio

@@ -1,0 +1,111 @@
+import { describe, expect, it } from "vitest";
+import { buildMeshModel, type MeshModel } from "../model/mesh-model.js";
+import { parseManifests } from "../source/yaml.js";
+import { renderDiffMarkdown, renderDiffText } from "./render.js";
+import { canonical, semanticDiff } from "./semantic.js";
+
+const model = (...texts: string[]): MeshModel => buildMeshModel(parseManifests(texts.join("\n---\n"), "m.yaml").manifests);
+
+const deploy = (name: string, ns: string, ports = "[{containerPort: 9080}, {containerPort: 9090}]", annotations = "{}") => `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+  selector: {matchLabels: {app: ${name}}}
+  template:
+    metadata: {labels: {app: ${name}}, annotations: ${annotations}}
+    spec:
+      serviceAccountName: ${name}
+      containers: [{name: c, image: i, ports: ${ports}}]`;
+
+const apps = [deploy("reviews", "bookinfo"), deploy("ratings", "bookinfo"), deploy("frontend", "web")].join("\n---\n");
+
+const vs = (http: string) => `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: bookinfo}
+spec:
+  hosts: [reviews]
+  http:
+${http}`;
+
+const pa = (ns: string, spec: string, name = "default") => `apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: ${name}, namespace: ${ns}}\nspec: ${spec}`;
+
+describe("canonical", () => {
+  it("writes equal values the same way whatever their key order", () => {
+    expect(canonical({ b: 1, a: [{ y: 2, x: "s" }] })).toBe(canonical({ a: [{ x: "s", y: 2 }], b: 1 }));
+  });
+});
+
+describe("semanticDiff: routes", () => {
+  it("reports timeouts, retries, faults and mirrors changed on a route", () => {
+    const base = model(apps, vs("  - route: [{destination: {host: reviews}}]\n    timeout: 10s"));
+    const head = model(apps, vs("  - route: [{destination: {host: reviews}}]\n    timeout: 2s\n    retries: {attempts: 3}\n    fault: {abort: {httpStatus: 500, percentage: {value: 10}}}\n    mirror: {host: reviews-shadow}"));
+    expect(semanticDiff(base, head).map((l) => `${l.subject} | ${l.kind} | ${l.change} | ${l.risk}`)).toEqual([
+      'reviews.bookinfo.svc | route | fault none → {"abort":{"httpStatus":500,"percentage":{"value":10}}} | high',
+      'reviews.bookinfo.svc | route | mirror none → {"host":"reviews-shadow.bookinfo.svc.cluster.local"} | low',
+      'reviews.bookinfo.svc | route | retries none → {"attempts":3} | low',
+      "reviews.bookinfo.svc | route | timeout 10s → 2s | low",
+    ]);
+  });
+
+  it("reports routes added and removed, and traffic per destination", () => {
+    const base = model(apps, vs("  - route:\n    - {destination: {host: reviews, subset: v1}, weight: 100}"));
+    const head = model(apps, vs("  - match: [{headers: {end-user: {exact: jason}}}]\n    route: [{destination: {host: reviews, subset: v2}}]\n  - route:\n    - {destination: {host: reviews, subset: v1}, weight: 80}\n    - {destination: {host: ratings}, weight: 20}"));
+    const lines = semanticDiff(base, head);
+    expect(lines.map((l) => `${l.kind} | ${l.change} | ${l.risk}`)).toEqual([
+      'traffic | route 1 (match [{"headers":{"end-user":{"exact":"jason"}}}]): v1 100% → 0%, v2 0% → 100% | high',
+      'route | route 1 (match [{"headers":{"end-user":{"exact":"jason"}}}]): matches none → [{"headers":{"end-user":{"exact":"jason"}}}] | medium',
+      "route | route 2 added → v1 80%, ratings.bookinfo.svc 20% | low",
+    ]);
+  });
+
+  it("gives no line when only the weights' scale or the YAML layout changed", () => {
+    const base = model(apps, vs("  - route:\n    - {destination: {host: reviews, subset: v1}, weight: 90}\n    - {destination: {host: reviews, subset: v3}, weight: 10}"));
+    const head = model(apps, vs("  - route:\n    - weight: 9\n      destination:\n        subset: v1\n        host: reviews.bookinfo.svc.cluster.local\n    - weight: 1\n      destination: {subset: v3, host: reviews.bookinfo}"));
+    expect(semanticDiff(base, head)).toEqual([]);
+  });
+});
+
+describe("semanticDiff: mTLS", () => {
+  it("reports a port-level override per workload port", () => {
+    const base = model(apps, pa("istio-system", "{mtls: {mode: STRICT}}"));
+    const head = model(apps, pa("istio-system", "{mtls: {mode: STRICT}}"), pa("bookinfo", "{selector: {matchLabels: {app: ratings}}, portLevelMtls: {9090: {mode: DISABLE}}}", "ratings"));
+    expect(semanticDiff(base, head)).toEqual([{ subject: "bookinfo/ratings:9090", kind: "mtls", change: "STRICT → DISABLE", risk: "high" }]);
+  });
+
+  it("collapses a mesh-wide change into one line, and strengthening is medium risk", () => {
+    const lines = semanticDiff(model(apps), model(apps, pa("istio-system", "{mtls: {mode: STRICT}}")));
+    expect(lines).toEqual([{ subject: "mesh", kind: "mtls", change: "PERMISSIVE → STRICT", risk: "medium" }]);
+  });
+});
+
+describe("semanticDiff: access", () => {
+  const allow = (principals: string) => `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ratings, namespace: bookinfo}
+spec:
+  selector: {matchLabels: {app: ratings}}
+  rules: [{from: [{source: {principals: [${principals}]}}], to: [{operation: {ports: ["9080"]}}]}]`;
+
+  it("reports access closed per workload port when no Service covers it", () => {
+    const lines = semanticDiff(model(apps), model(apps, allow('"cluster.local/ns/bookinfo/sa/reviews"')));
+    expect(lines.map((l) => `${l.subject} | ${l.change} | ${l.risk}`)).toEqual([
+      "bookinfo/ratings:9080 | sa bookinfo/ratings, sa web/frontend, unauthenticated newly DENIED (no rule of the ALLOW policies bookinfo/ratings matches) | medium",
+      "bookinfo/ratings:9090 | sa bookinfo/ratings, sa bookinfo/reviews, sa web/frontend, any authenticated, unauthenticated newly DENIED (no rule of the ALLOW policies bookinfo/ratings matches) | medium",
+    ]);
+  });
+
+  it("reports a Linkerd default inbound policy opened to plaintext as high risk", () => {
+    const ns = (policy: string) => `apiVersion: v1\nkind: Namespace\nmetadata: {name: web, annotations: {linkerd.io/inject: enabled, config.linkerd.io/default-inbound-policy: ${policy}}}`;
+    const lines = semanticDiff(model(ns("all-authenticated"), deploy("frontend", "web", "[{containerPort: 8080}]")), model(ns("all-unauthenticated"), deploy("frontend", "web", "[{containerPort: 8080}]")));
+    expect(lines).toEqual([{ subject: "web/frontend:8080", kind: "access", change: "unauthenticated newly ALLOWED (default inbound policy all-unauthenticated)", risk: "high" }]);
+  });
+});
+
+describe("renderers", () => {
+  const lines = [{ subject: "reviews.bookinfo.svc", kind: "traffic" as const, change: "v1 90% → 50% | x", risk: "medium" as const }];
+  it("aligns text columns and escapes Markdown table cells", () => {
+    expect(renderDiffText(lines)).toBe("reviews.bookinfo.svc   traffic   v1 90% → 50% | x  [risk: medium]\n");
+    expect(renderDiffMarkdown(lines)).toContain("| `reviews.bookinfo.svc` | traffic | v1 90% → 50% \\| x | medium |");
+    expect(renderDiffText([])).toBe("no semantic changes\n");
+  });
+});
