@@ -101,6 +101,32 @@ spec:
   });
 });
 
+describe("semanticDiff: Linkerd access", () => {
+  const ns = `apiVersion: v1\nkind: Namespace\nmetadata: {name: bookinfo, annotations: {linkerd.io/inject: enabled}}`;
+  const svc = `apiVersion: v1\nkind: Service\nmetadata: {name: ratings, namespace: bookinfo}\nspec: {selector: {app: ratings}, ports: [{port: 80, targetPort: 9080}]}`;
+  const server = `apiVersion: policy.linkerd.io/v1beta3\nkind: Server\nmetadata: {name: ratings, namespace: bookinfo}\nspec: {podSelector: {matchLabels: {app: ratings}}, port: 9080}`;
+  const policy = `apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: ratings, namespace: bookinfo}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: Server, name: ratings}
+  requiredAuthenticationRefs: [{group: policy.linkerd.io, kind: MeshTLSAuthentication, name: reviews}]
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: MeshTLSAuthentication
+metadata: {name: reviews, namespace: bookinfo}
+spec: {identityRefs: [{kind: ServiceAccount, name: reviews}]}`;
+
+  it("a Server with an AuthorizationPolicy closes the port to everyone but the authenticated ServiceAccount, named by its Service", () => {
+    const lines = semanticDiff(model(ns, apps, svc), model(ns, apps, svc, server, policy));
+    expect(lines).toEqual([{ subject: "ratings.bookinfo:80", kind: "access", change: "sa bookinfo/ratings, sa web/frontend, unauthenticated newly DENIED (Server bookinfo/ratings accessPolicy deny)", risk: "medium" }]);
+  });
+
+  it("gives no line when the same policy objects are written in another order", () => {
+    expect(semanticDiff(model(ns, apps, svc, server, policy), model(policy, server, svc, apps, ns))).toEqual([]);
+  });
+});
+
 describe("renderers", () => {
   const lines = [{ subject: "reviews.bookinfo.svc", kind: "traffic" as const, change: "v1 90% → 50% | x", risk: "medium" as const }];
   it("aligns text columns and escapes Markdown table cells", () => {
