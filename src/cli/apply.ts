@@ -5,7 +5,7 @@
  */
 import type { Command } from "commander";
 import { hostname, userInfo } from "node:os";
-import { identityKey, type ResourceRef } from "../model/resource.js";
+import type { ResourceRef } from "../model/resource.js";
 import type { Lock } from "../cluster/index.js";
 import { ExitCode, UsageError } from "./errors.js";
 import type { Io } from "./main.js";
@@ -99,7 +99,7 @@ async function execute(p: NonNullable<Awaited<ReturnType<typeof preparePlan>>>, 
     waitTimeoutMs: flags.wait ? Number(flags.timeout) * 1000 : 0,
     pollMs: 500,
   });
-  const objects = inventoryAfter(previous, result.entries, result.failed > 0);
+  const objects = cluster.objectsAfterApply(previous, result.entries, result.failed > 0);
   const rev = await cluster.writeInventory(p.kube, p.env.name, {
     ...(flags.rev ? { gitRevision: flags.rev } : {}),
     ...(p.commit ? { commit: p.commit.commit, author: `${p.commit.author} <${p.commit.email}>`, subject: p.commit.subject } : {}),
@@ -119,16 +119,3 @@ async function execute(p: NonNullable<Awaited<ReturnType<typeof preparePlan>>>, 
   return result;
 }
 
-/**
- * What the inventory records after an apply: on success, every object in Git (objects left alone because of
- * prune: disabled are no longer managed); after failures, exactly what is in the cluster: the previous
- * objects that were not deleted plus those applied now.
- */
-function inventoryAfter(previous: ResourceRef[], entries: { ref: ResourceRef; action: string; origin?: unknown; error?: unknown }[], partial: boolean): ResourceRef[] {
-  const inGit = entries.filter((e) => e.origin !== undefined);
-  const deleted = new Set(entries.filter((e) => e.action === "deleted").map((e) => identityKey(e.ref)));
-  const failedDeletes = entries.filter((e) => e.origin === undefined && e.error !== undefined).map((e) => e.ref);
-  if (!partial) return [...inGit.filter((e) => e.action !== "skipped").map((e) => e.ref), ...failedDeletes];
-  const applied = inGit.filter((e) => e.action !== "skipped").map((e) => e.ref);
-  return [...previous.filter((r) => !deleted.has(identityKey(r))), ...applied];
-}
