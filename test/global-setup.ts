@@ -77,7 +77,13 @@ function sweepStale(): void {
   }
 }
 
+/** Builds helm and kubeconform (cached; well under a second once built), which renderer and fidelity tests run. */
+function setupTools(): void {
+  execFileSync("bash", [join(repoRoot, "scripts", "setup-tools.sh")], { cwd: repoRoot, stdio: ["ignore", "ignore", "inherit"] });
+}
+
 export async function setup(project: TestProject): Promise<void> {
+  setupTools();
   const external = process.env.KUBECONFIG_TESTENV;
   if (external) {
     if (!existsSync(external)) throw new Error(`KUBECONFIG_TESTENV=${external} does not exist`);
