@@ -3,20 +3,10 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { crdsDir, meshops, repoRoot } from "./helpers.js";
+import { crdsDir, meshops, repoRoot, type JsonFinding } from "./helpers.js";
 
 const shop = join(repoRoot, "test/fixtures/analyze/shop");
 
-interface JsonFinding {
-  code: string;
-  category: string;
-  severity: string;
-  message: string;
-  file: string;
-  line: number;
-  istio?: string;
-  suppressed?: boolean;
-}
 
 function check(dir: string, extra: string[] = []): { code: number; findings: JsonFinding[]; stdout: string } {
   const r = meshops(["check", "--format", "json", "--crds", crdsDir, ...extra, dir]);

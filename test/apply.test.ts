@@ -8,19 +8,13 @@ import { randomBytes } from "node:crypto";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, inject, it } from "vitest";
-import { commit, git, gitRepo, meshops, repoRoot } from "./helpers.js";
+import { commit, git, gitRepo, meshops, repoRoot, unique, yieldToEventLoop } from "./helpers.js";
 
 let kubeconfig = "";
 beforeAll(() => {
   kubeconfig = inject("kubeconfig");
 });
-// the tests block on spawnSync: give the worker's event loop a turn between them, or vitest's 60 s RPC
-// timeout fires for reports sent before a long synchronous stretch (this file runs ~90 s on a loaded machine)
-afterEach(() => new Promise((r) => setTimeout(r, 0)));
-
-function unique(prefix: string): string {
-  return `${prefix}-${randomBytes(3).toString("hex")}`;
-}
+afterEach(yieldToEventLoop);
 
 function kubectl(args: string[], input?: string): string {
   return execFileSync("kubectl", ["--kubeconfig", kubeconfig, "--context", "staging", ...args], { encoding: "utf8", ...(input ? { input } : {}) });

@@ -2,25 +2,8 @@
 import { existsSync, readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { commit, crdsDir, git, gitRepo, meshops, repoRoot, writeTree } from "./helpers.js";
+import { commit, crdsDir, git, gitRepo, meshops, repoRoot, writeTree, type JsonReport } from "./helpers.js";
 
-interface JsonFinding {
-  code: string;
-  category: string;
-  severity: string;
-  message: string;
-  file: string;
-  line: number;
-  column: number;
-  resource?: { kind: string; name: string; namespace: string | null };
-  env?: string;
-  schema?: string;
-}
-interface JsonReport {
-  findings: JsonFinding[];
-  summary: { errors: number; warnings: number; objects: number; environments: string[]; schemas: Record<string, number>; unvalidated: number };
-  objects: { env: string; file: string; line: number; schema?: string; resource: { kind: string; name: string } }[];
-}
 
 function checkJson(args: string[], cwd?: string): { code: number; report: JsonReport; stderr: string } {
   const r = meshops(["check", "--format", "json", ...args], cwd ? { cwd } : {});

@@ -2,7 +2,6 @@
  * The Kubernetes client layer and the Lease against the real test environment. Faults (429, 503) come from
  * a forwarding proxy in front of the real API server, so every answer that is not a fault is the server's.
  */
-import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -15,10 +14,7 @@ import { ensureSystemNamespace } from "../src/cluster/inventory.js";
 import { acquireLock, LockHeldError, type Clock } from "../src/cluster/lease.js";
 import { loadKubeConfig } from "../src/cluster/kubeconfig.js";
 import { UnreachableError } from "../src/errors.js";
-
-function unique(prefix: string): string {
-  return `${prefix}-${randomBytes(3).toString("hex")}`;
-}
+import { unique } from "./helpers.js";
 
 let kc: KubeConfig;
 let kube: KubeClient;

@@ -1,5 +1,6 @@
 /** Shared helpers for integration and end-to-end tests: the built CLI, temporary git repositories. */
 import { execFileSync, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -73,4 +74,40 @@ export function walkFiles(dir: string): string[] {
       const p = join(dir, n);
       return statSync(p).isDirectory() ? walkFiles(p) : [p];
     });
+}
+
+/** A name no other test (or earlier run against the same cluster) uses: prefix plus 6 hex digits. */
+export function unique(prefix: string): string {
+  return `${prefix}-${randomBytes(3).toString("hex")}`;
+}
+
+/**
+ * For `afterEach` in files whose tests block on spawnSync: gives the worker's event loop a turn between tests,
+ * or vitest's 60 s RPC timeout can fire for reports sent before a long synchronous stretch on a loaded machine.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 0));
+}
+
+/** A finding as `meshops check --format json` prints it. */
+export interface JsonFinding {
+  code: string;
+  category: string;
+  severity: string;
+  message: string;
+  file: string;
+  line: number;
+  column: number;
+  resource?: { kind: string; name: string; namespace: string | null };
+  env?: string;
+  schema?: string;
+  istio?: string;
+  suppressed?: boolean;
+}
+
+/** The report `meshops check --format json` prints. */
+export interface JsonReport {
+  findings: JsonFinding[];
+  summary: { errors: number; warnings: number; objects: number; environments: string[]; schemas: Record<string, number>; unvalidated: number };
+  objects: { env: string; file: string; line: number; schema?: string; resource: { kind: string; name: string } }[];
 }

@@ -5,22 +5,15 @@
  * and environment name.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { resolveRollbackTarget, RollbackError } from "../src/cluster/rollback.js";
-import { commit, git, gitRepo, meshops } from "./helpers.js";
+import { commit, git, gitRepo, meshops, unique, yieldToEventLoop } from "./helpers.js";
 
 let kubeconfig = "";
 beforeAll(() => {
   kubeconfig = inject("kubeconfig");
 });
-// the tests block on spawnSync: give the worker's event loop a turn between them, or vitest's 60 s RPC
-// timeout can fire for reports sent before a long synchronous stretch on a loaded machine
-afterEach(() => new Promise((r) => setTimeout(r, 0)));
-
-function unique(prefix: string): string {
-  return `${prefix}-${randomBytes(3).toString("hex")}`;
-}
+afterEach(yieldToEventLoop);
 
 function kubectlJson<T = Record<string, unknown>>(args: string[]): T {
   return JSON.parse(execFileSync("kubectl", ["--kubeconfig", kubeconfig, "--context", "staging", ...args, "-o", "json"], { encoding: "utf8" })) as T;

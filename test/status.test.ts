@@ -3,24 +3,17 @@
  * per cluster, and one whose API server is down (shown, not fatal).
  */
 import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { copyFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, inject, it } from "vitest";
-import { commit, git, gitRepo, meshops, writeTree } from "./helpers.js";
+import { commit, git, gitRepo, meshops, unique, writeTree, yieldToEventLoop } from "./helpers.js";
 
 let kubeconfig = "";
 beforeAll(() => {
   kubeconfig = inject("kubeconfig");
 });
-// the tests block on spawnSync: give the worker's event loop a turn between them, or vitest's 60 s RPC
-// timeout can fire for reports sent before a long synchronous stretch on a loaded machine
-afterEach(() => new Promise((r) => setTimeout(r, 0)));
-
-function unique(prefix: string): string {
-  return `${prefix}-${randomBytes(3).toString("hex")}`;
-}
+afterEach(yieldToEventLoop);
 
 const cm = (ns: string, name: string, value: string): string => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ${name}, namespace: ${ns}}\ndata: {v: "${value}"}\n`;
 const nsYaml = (ns: string): string => `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${ns}}\n`;
