@@ -9,6 +9,15 @@
 #   scripts/testenv.sh up    [--dir DIR]    start everything (builds first if needed); idempotent
 #   scripts/testenv.sh down  [--dir DIR]    stop everything started in DIR and remove DIR
 #   scripts/testenv.sh status [--dir DIR]   exit 0 if the environment in DIR is up and healthy
+#   scripts/testenv.sh apiserver start|stop|kill NAME [--dir DIR] [--port PORT] [--purge]
+#       an extra kube-apiserver NAME on the running environment's etcd (prefix /registry-NAME,
+#       the same CA, certificates and tokens), for tests that must kill a server without
+#       touching staging/production. start: starts it (on the port it had before, else PORT,
+#       else a free one; its objects survive a restart), waits until ready, writes
+#       DIR/kubeconfig-NAME (context NAME, user admin) and prints URL, PID, KUBECONFIG,
+#       CONTEXT and ETCD_PREFIX lines. kill: SIGKILL, no shutdown (a crash). stop: SIGTERM,
+#       then SIGKILL after 10s; with --purge it also forgets the port and kubeconfig and
+#       deletes the server's keys from etcd. `down` stops every extra server in DIR.
 #
 # stdout (and nothing else goes there):
 #   build:  kube-apiserver <version> <path> / etcd <version> <path>
@@ -39,7 +48,7 @@ die() { printf 'testenv: error: %s\n' "$*" >&2; exit 1; }
 REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 MOD_DIR="$REPO_DIR/tools/testenv"
 
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2; }
+usage() { awk 'NR == 1 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "$0" >&2; }
 
 # ------------------------------------------------------------------ build ----------
 
@@ -242,9 +251,19 @@ stop_servers() {  # stop_servers NAME...
   done
 }
 
-# The API servers first (together), then the etcd they use.
+# Extra API servers started in DIR by `apiserver start` (each leaves DIR/run/NAME.extra).
+extra_names() {
+  local f
+  for f in "$DIR"/run/*.extra; do
+    if [[ -e "$f" ]]; then basename "$f" .extra; fi
+  done
+}
+
+# The API servers first (together, with any extra ones), then the etcd they use.
 stop_all() {
-  stop_servers production staging
+  local extras=()
+  mapfile -t extras < <(extra_names)
+  stop_servers production staging ${extras[@]+"${extras[@]}"}
   stop_servers etcd
 }
 
@@ -368,9 +387,9 @@ apiserver_ready() {  # apiserver_ready PORT
     "https://127.0.0.1:$1/readyz")" == ok ]]
 }
 
-launch_apiserver() {  # launch_apiserver NAME PORT -> sets PORT_<NAME>
+launch_apiserver() {  # launch_apiserver NAME PORT -> sets PORT_<NAME> ('-' in NAME becomes '_')
   local name="$1" port="$2"
-  printf -v "PORT_$name" '%s' "$port"
+  printf -v "PORT_${name//-/_}" '%s' "$port"
   log "starting kube-apiserver $KUBE_VERSION '$name' on https://127.0.0.1:$port (etcd prefix /registry-$name)"
   # ServiceAccount admission is off: no kube-controller-manager runs to create the
   # "default" service accounts it requires for every Pod. The endpoint reconciler is off:
@@ -556,7 +575,7 @@ print_env() {
 # Remove what `up` creates in DIR (not DIR itself, which may be a caller's temp dir).
 clean_dir() {
   local d="${DIR:?}"
-  rm -rf "$d/pki" "$d/etcd" "$d/run" "$d/logs" "$d/kubeconfig" "$d/env" "$d/env.tmp" "$d/${MARKER:?}"
+  rm -rf "$d/pki" "$d/etcd" "$d/run" "$d/logs" "$d/kubeconfig" "$d"/kubeconfig-* "$d/env" "$d/env.tmp" "$d/${MARKER:?}"
 }
 
 need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is required but was not found on PATH${2:+ ($2)}"; }
@@ -637,6 +656,146 @@ cmd_status() {
   if healthy; then print_env; else log "not up (or not healthy) in $DIR"; return 1; fi
 }
 
+# ------------------------------------------------------------------ extra API servers --
+
+write_extra_kubeconfig() {  # write_extra_kubeconfig NAME PORT
+  local name="$1" port="$2" ca
+  ca="$(base64 -w0 < "$DIR/pki/ca.crt")"
+  (
+    umask 077
+    cat > "$DIR/kubeconfig-$name.tmp" <<KUBECONFIG_EOF
+apiVersion: v1
+kind: Config
+# Written by scripts/testenv.sh apiserver start $name; removed by stop --purge and by down.
+clusters:
+- name: $name
+  cluster:
+    server: https://127.0.0.1:$port
+    certificate-authority-data: $ca
+users:
+- name: admin
+  user:
+    token: $ADMIN_TOKEN
+contexts:
+- name: $name
+  context: {cluster: $name, user: admin, namespace: default}
+current-context: $name
+KUBECONFIG_EOF
+  )
+  mv -f "$DIR/kubeconfig-$name.tmp" "$DIR/kubeconfig-$name"
+}
+
+# The running environment's etcd and admin token, read back from DIR.
+attach_env() {
+  [[ -f "$DIR/env" && -f "$DIR/pki/admin.token" && -f "$DIR/pki/tokens.csv" ]] \
+    || die "no test environment in $DIR (start one with: scripts/testenv.sh up --dir $DIR)"
+  local url
+  url="$(env_value ETCD_URL)"; ETCD_PORT="${url##*:}"
+  ADMIN_TOKEN="$(<"$DIR/pki/admin.token")"
+  etcd_healthy || die "the etcd of $DIR ($url) is not healthy"
+}
+
+print_extra() {  # print_extra NAME PORT
+  printf 'URL=%q\n' "https://127.0.0.1:$2"
+  printf 'PID=%q\n' "$(<"$DIR/run/$1.pid")"
+  printf 'KUBECONFIG=%q\n' "$DIR/kubeconfig-$1"
+  printf 'CONTEXT=%q\n' "$1"
+  printf 'ETCD_PREFIX=%q\n' "/registry-$1"
+}
+
+extra_start() {  # extra_start NAME PORT
+  local name="$1" port="$2" fixed=0 rc tries
+  attach_env
+  mkdir -p "$DIR/logs" "$DIR/run"
+  if [[ -z "$port" && -f "$DIR/run/$name.port" ]]; then port="$(<"$DIR/run/$name.port")"; fi
+  if live_pid "$name" >/dev/null && [[ -n "$port" ]] && apiserver_ready "$port" >/dev/null 2>&1; then
+    log "$name is already running on https://127.0.0.1:$port"
+    write_extra_kubeconfig "$name" "$port"
+    print_extra "$name" "$port"
+    return 0
+  fi
+  stop_servers "$name"
+  ensure_binaries
+  [[ -z "$port" ]] || fixed=1
+  for ((tries = 1; ; tries++)); do
+    [[ -n "$port" ]] || port="$(free_ports 1)"
+    : > "$DIR/run/$name.extra"
+    printf '%s\n' "$port" > "$DIR/run/$name.port"
+    launch_apiserver "$name" "$port"
+    rc=0; wait_ready "$name" apiserver_ready "$port" || rc=$?
+    [[ $rc != 0 ]] || break
+    if [[ $rc == 2 && $tries -lt 10 ]]; then
+      # a fixed port may still be held for a moment by a server that was just killed
+      log "$name: port $port is in use; retrying"
+      if [[ $fixed == 1 ]]; then sleep 1; else port=""; fi
+      continue
+    fi
+    stop_servers "$name"
+    die "kube-apiserver '$name' did not start (see $DIR/logs/$name.log)"
+  done
+  log "$name ready after $(elapsed)"
+  write_extra_kubeconfig "$name" "$port"
+  print_extra "$name" "$port"
+}
+
+# SIGKILL to the server's process group, then wait until it is gone: the hard crash a test needs.
+extra_kill() {  # extra_kill NAME
+  local name="$1" pid i
+  if pid="$(live_pid "$name")"; then
+    log "killing $name (pid $pid) with SIGKILL"
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do running "$pid" || break; sleep 0.05; done
+  else
+    log "$name is not running in $DIR"
+  fi
+  rm -f "$DIR/run/$name.pid"
+}
+
+# Deletes every key under /registry-NAME/ through etcd's JSON gateway (no etcdctl needed).
+purge_prefix() {  # purge_prefix NAME
+  local key end
+  key="$(printf '/registry-%s/' "$1" | base64 -w0)"
+  end="$(printf '/registry-%s0' "$1" | base64 -w0)"   # '0' follows '/': the end of the prefix range
+  curl -fsS --max-time 10 -X POST "http://127.0.0.1:$ETCD_PORT/v3/kv/deleterange" \
+    -d "{\"key\":\"$key\",\"range_end\":\"$end\"}" >/dev/null \
+    || die "deleting /registry-$1/ from etcd failed"
+  log "deleted the keys of /registry-$1/ from etcd"
+}
+
+cmd_apiserver() {
+  [[ $# -ge 1 && "$1" != -h && "$1" != --help ]] || { usage; exit 0; }
+  [[ $# -ge 2 ]] || die "usage: apiserver start|stop|kill NAME [--dir DIR] [--port PORT] [--purge]"
+  local action="$1" name="$2" port="" purge=0 rest=()
+  shift 2
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --port) [[ $# -ge 2 && -n "$2" ]] || die "--port needs a value"; port="$2"; shift 2 ;;
+      --port=*) port="${1#--port=}"; shift ;;
+      --purge) purge=1; shift ;;
+      *) rest+=("$1"); shift ;;
+    esac
+  done
+  parse_dir_args ${rest[@]+"${rest[@]}"}
+  [[ "$name" =~ ^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$ ]] \
+    || die "apiserver: NAME must be a DNS label of at most 40 characters, got '$name'"
+  case "$name" in etcd|staging|production) die "apiserver: '$name' belongs to the environment itself; choose another NAME" ;; esac
+  [[ -z "$port" || ( "$port" =~ ^[0-9]+$ && "$port" -gt 0 && "$port" -lt 65536 ) ]] || die "--port must be a TCP port, got '$port'"
+  [[ -d "$DIR" ]] || die "no test environment in $DIR"
+  case "$action" in
+    start) need curl; need node "used to pick a free port"; need setsid; extra_start "$name" "$port" ;;
+    kill) extra_kill "$name" ;;
+    stop)
+      stop_servers "$name"
+      if [[ $purge == 1 ]]; then
+        attach_env
+        purge_prefix "$name"
+        rm -f "$DIR/run/$name.extra" "$DIR/run/$name.port" "$DIR/kubeconfig-$name" "$DIR/logs/$name.log"
+      fi
+      ;;
+    *) die "apiserver: unknown action '$action' (start, stop or kill)" ;;
+  esac
+}
+
 # ------------------------------------------------------------------ main -----------
 
 main() {
@@ -647,6 +806,7 @@ main() {
     up) cmd_up "$@" ;;
     down) cmd_down "$@" ;;
     status) cmd_status "$@" ;;
+    apiserver) cmd_apiserver "$@" ;;
     -h|--help|help) usage ;;
     *) die "unknown command: $cmd (try --help)" ;;
   esac
