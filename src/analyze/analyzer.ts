@@ -42,32 +42,52 @@ export function findingAt(a: Analyzer, src: Source, message: string, opts: { pat
   };
 }
 
-/** What the repository holds of a kind, for missingReference. */
+/** What the repository (and the live cluster, when one was consulted) holds of a kind, for missingReference. */
 export interface Held {
+  /** The repository, or the consulted cluster, holds objects of the kind where the reference points. */
   any: boolean;
   plural: string;
+  /** The context of the live cluster that was listed for the kind: the reference is missing there too. */
+  cluster?: string;
 }
 
 /**
- * Does the repository hold any object of the kind in the referenced namespace? A repository that keeps only the
- * bookinfo namespace's objects cannot know what istio-system holds, so only objects in that namespace count.
+ * Does the repository — or the live cluster, when it was listed for the kind — hold any object of the kind in
+ * the referenced namespace? A repository that keeps only the bookinfo namespace's objects cannot know what
+ * istio-system holds, so only objects in that namespace count; the same goes for the cluster.
  */
 export function heldIn(model: MeshModel, group: string, kind: string, namespace: string, plural: string): Held {
-  return { any: model.kindsInNamespace.has(`${group}/${kind}/${namespace}`), plural: `${plural} in namespace ${namespace}` };
+  const k = `${group}/${kind}`;
+  const live = model.live?.kinds.has(k) ? model.live : undefined;
+  return {
+    any: model.kindsInNamespace.has(`${k}/${namespace}`) || (live?.kindsInNamespace.has(`${k}/${namespace}`) ?? false),
+    plural: `${plural} in namespace ${namespace}`,
+    ...(live ? { cluster: live.cluster } : {}),
+  };
+}
+
+/** Held for a cluster-scoped kind (Namespaces): the repository holds any, or the cluster was listed for it. */
+export function heldAnywhere(model: MeshModel, group: string, kind: string, plural: string): Held {
+  const k = `${group}/${kind}`;
+  const live = model.live?.kinds.has(k) ? model.live : undefined;
+  return { any: model.kinds.has(k) || live !== undefined, plural, ...(live ? { cluster: live.cluster } : {}) };
 }
 
 /**
- * A reference that resolves to nothing. When the repository holds objects of the referenced kind, the absence
- * is meaningful and the analyzer's severity applies. When it holds none, the object may live outside the
- * repository (issue 3 item 6): a warning that says so (`references: warn`, the default), an error (`strict`),
- * or nothing (`off`).
+ * A reference that resolves to nothing. When the repository (or the consulted cluster) holds objects of the
+ * referenced kind, the absence is meaningful and the analyzer's severity applies. When neither holds any, the
+ * object may live outside the repository (issue 3 item 6): a warning that says so (`references: warn`, the
+ * default), an error (`strict`), or nothing (`off`). When a live cluster was listed for the kind, the message
+ * says that the object is not there either.
  */
 export function missingReference(a: Analyzer, ctx: AnalyzeContext, src: Source, message: string, held: Held, path?: FieldPath): Finding[] {
   const at = path ? { path } : {};
-  if (held.any) return [findingAt(a, src, message, at)];
+  const msg = held.cluster ? `${message}: not in the repository nor in cluster ${held.cluster}` : message;
+  if (held.any) return [findingAt(a, src, msg, at)];
   if (ctx.references === "off") return [];
-  if (ctx.references === "strict") return [findingAt(a, src, message, at)];
+  if (ctx.references === "strict") return [findingAt(a, src, msg, at)];
+  const holder = held.cluster ? `neither the repository nor cluster ${held.cluster} holds any` : "the repository holds no";
   // Pointed at the object, not the field: a repository that holds none of a kind can have thousands of these, and
   // an exact field position costs a second YAML parse of each document (3x the time of check on 10,000 objects).
-  return [findingAt(a, src, `${message}; the repository holds no ${held.plural}, so this could not be confirmed`, { severity: "warning", atObject: true })];
+  return [findingAt(a, src, `${message}; ${holder} ${held.plural}, so this could not be confirmed`, { severity: "warning", atObject: true })];
 }

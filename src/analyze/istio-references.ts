@@ -29,9 +29,11 @@ export const destinationHostNotFound: Analyzer = {
         if (hostKnown(model, d.host)) continue;
         // A cluster Service counts as knowable when the repository holds Services (or ServiceEntries) in its namespace; an external host when it holds any ServiceEntry.
         const svc = serviceOfHost(d.host, model.options.clusterDomain);
-        const held: Held = svc
-          ? { any: model.kindsInNamespace.has(`/Service/${svc.namespace}`) || model.kindsInNamespace.has(`networking.istio.io/ServiceEntry/${svc.namespace}`), plural: `Services or ServiceEntries in namespace ${svc.namespace}` }
-          : { any: model.istio.serviceEntries.length > 0, plural: "ServiceEntries" };
+        let held: Held;
+        if (svc) {
+          const services = heldIn(model, "", "Service", svc.namespace, "Services");
+          held = { ...services, any: services.any || model.kindsInNamespace.has(`networking.istio.io/ServiceEntry/${svc.namespace}`), plural: `Services or ServiceEntries in namespace ${svc.namespace}` };
+        } else held = { any: model.istio.serviceEntries.length > 0, plural: "ServiceEntries" };
         out.push(...missingReference(this, ctx, d.source, `destination host "${d.rawHost}" (${d.host}) is not a Service or ServiceEntry host`, held, ["host"]));
       }
     }

@@ -3,7 +3,7 @@ import { asArr, asObj, asStr } from "../model/core.js";
 import { hostMatches } from "../model/hosts.js";
 import { workloadsSelectedBy } from "../model/mesh-model.js";
 import type { Finding } from "../report/finding.js";
-import { findingAt, heldIn, missingReference, type Analyzer } from "./analyzer.js";
+import { findingAt, heldAnywhere, heldIn, missingReference, type Analyzer } from "./analyzer.js";
 
 /** MSH2014: PeerAuthentication selector matches no workload. */
 export const peerAuthenticationSelectsNothing: Analyzer = {
@@ -81,7 +81,7 @@ export const sourceNamespaceNotFound: Analyzer = {
     "An AuthorizationPolicy rule can match callers by namespace (from.source.namespaces). A namespace that does not exist matches nobody, so an ALLOW admits no one from it and a DENY blocks no one, usually because of a typo or a renamed namespace. When the repository holds no Namespace objects at all, the finding is a warning (meshops.yaml policy.references).",
   run(model, ctx) {
     const out: Finding[] = [];
-    const held = { any: model.namespaces.size > 0, plural: "Namespaces" };
+    const held = heldAnywhere(model, "", "Namespace", "Namespaces");
     for (const ap of model.istio.authorizationPolicies)
       for (const s of sources(ap.rules))
         asArr(s.source.namespaces).forEach((n, k) => {

@@ -7,6 +7,12 @@ import { openRepository, selectEnvironments } from "../source/repository.js";
 import { ExitCode } from "./errors.js";
 import { addCommonOptions, version, type Io } from "./main.js";
 import { runCheck } from "./pipeline.js";
+import type { KubeClient } from "../cluster/client.js";
+import type { ClusterTarget } from "../cluster/kubeconfig.js";
+import { fetchLiveReferences, type LiveReferences } from "../cluster/live-refs.js";
+import type { Environment } from "../config/load.js";
+import type { ExternalObjects } from "../model/mesh-model.js";
+import { UnreachableError, UsageError } from "../errors.js";
 
 interface CheckFlags {
   env?: string[];
@@ -19,6 +25,10 @@ interface CheckFlags {
   chdir?: string;
   color: boolean;
   context?: string;
+  kubeconfig?: string;
+  /** true (--live-refs), "require", false (--no-live-refs) or undefined (on when --context/--kubeconfig is given). */
+  liveRefs?: boolean | string;
+  liveTimeout: string;
 }
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -37,13 +47,24 @@ export function registerCheck(program: Command, io: Io, setExit: (code: number) 
     .option("-o, --output <file>", "write the report to a file instead of stdout")
     .option("--no-cel", "do not evaluate x-kubernetes-validations (CEL) rules")
     .option("--schema-only", "stop after schema validation (no semantic analyzers or policies)")
-    .option("--context <name>", "use the schemas `meshops schemas pull` cached for this kubeconfig context (overrides each environment's)")
+    .option("--context <name>", "kubeconfig context: its cached schemas (`meshops schemas pull`) and, with live references, its objects (overrides each environment's)")
+    .option("--kubeconfig <file>", "kubeconfig file for live references (default: $KUBECONFIG or ~/.kube/config)")
+    .option("--live-refs [require]", "resolve references the repository cannot against each environment's live cluster (default when --context or --kubeconfig is given); `require`: fail with exit 3 when a cluster cannot be read")
+    .option("--no-live-refs", "never read a cluster, even with --context")
+    .option("--live-timeout <seconds>", "give up on a cluster's live references after this long (then check against the repository only)", "10")
     .action(async (path: string | undefined, flags: CheckFlags) => {
       const cwd = flags.chdir ? resolve(io.cwd, flags.chdir) : io.cwd;
+      const mode = liveMode(flags);
       const repo = await openRepository({ cwd, ...(path !== undefined ? { target: path } : {}), ...(flags.rev ? { rev: flags.rev } : {}) });
       try {
         const envs = selectEnvironments(repo.loaded, flags.env).map((e) => (flags.context ? { ...e, cluster: { ...e.cluster, context: flags.context } } : e));
-        const { report } = await runCheck(repo, envs, { crds: flags.crds, cwd, cel: flags.cel, analyze: !flags.schemaOnly });
+        const live = mode === "off" || flags.schemaOnly ? undefined : liveReferences(mode, flags, cwd, Number(flags.liveTimeout) * 1000);
+        live?.start(envs);
+        const { report } = await runCheck(repo, envs, { crds: flags.crds, cwd, cel: flags.cel, analyze: !flags.schemaOnly, ...(live ? { live: live.forEnv } : {}) });
+        if (live) {
+          report.notes = live.notes();
+          for (const n of report.notes) io.stderr(`meshops check: ${n}\n`);
+        }
         const text = renderReport(report, flags.format, {
           color: flags.color && io.isTty && !flags.output && io.env.NO_COLOR === undefined,
           readLine: (file, line) => {
@@ -65,6 +86,87 @@ export function registerCheck(program: Command, io: Io, setExit: (code: number) 
         repo.dispose();
       }
     });
+}
+
+type LiveMode = "off" | "on" | "require";
+
+/** Live references are on when asked for, or when the command line names a cluster (--context/--kubeconfig): meshops.yaml's clusters alone keep check offline and reproducible. */
+function liveMode(flags: CheckFlags): LiveMode {
+  const t = Number(flags.liveTimeout);
+  if (!Number.isFinite(t) || t <= 0) throw new UsageError(`--live-timeout must be a positive number of seconds, not "${flags.liveTimeout}"`);
+  if (flags.liveRefs === false) return "off";
+  if (flags.liveRefs === "require") return "require";
+  if (typeof flags.liveRefs === "string") throw new UsageError(`--live-refs takes no value or "require", not "${flags.liveRefs}"`);
+  if (flags.liveRefs === true) return "on";
+  return flags.context || flags.kubeconfig ? "on" : "off";
+}
+
+/**
+ * Reads each environment's cluster once (environments sharing a context share the read), starting as soon as
+ * an environment asks, so the reads overlap rendering. A cluster that cannot be read is said once, and its
+ * environments are checked against the repository only — unless `--live-refs require` (then exit 3).
+ */
+function liveReferences(mode: LiveMode, flags: CheckFlags, cwd: string, timeoutMs: number): { start: (envs: Environment[]) => void; forEnv: (env: Environment) => Promise<ExternalObjects | undefined>; notes: () => string[] } {
+  const reads = new Map<string, Promise<LiveReferences | { error: Error }>>();
+  const envsOf = new Map<string, string[]>();
+  const results = new Map<string, LiveReferences | { error: Error }>();
+  const read = async (target: ClusterTarget): Promise<LiveReferences | { error: Error }> => {
+    const cluster = await import("../cluster/index.js");
+    let kube: KubeClient | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      kube = cluster.createKubeClient(cluster.loadKubeConfig(target), { maxRetries: 1, timeoutMs, concurrency: 8 });
+      const name = kube.context;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new UnreachableError(`cluster ${name} did not answer within ${timeoutMs / 1000} s`)), timeoutMs);
+      });
+      return await Promise.race([fetchLiveReferences(kube), deadline]);
+    } catch (e) {
+      if (e instanceof UnreachableError || e instanceof UsageError) return { error: e };
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      kube?.close();
+    }
+  };
+  const targetOf = (env: Environment): ClusterTarget => ({ ...env.cluster, ...(flags.kubeconfig ? { kubeconfig: resolve(cwd, flags.kubeconfig) } : {}) });
+  const keyOf = (env: Environment): string => JSON.stringify(targetOf(env));
+  const readFor = (env: Environment): Promise<LiveReferences | { error: Error }> => {
+    const key = keyOf(env);
+    let p = reads.get(key);
+    if (!p) reads.set(key, (p = read(targetOf(env))));
+    return p;
+  };
+  return {
+    start(envs) {
+      for (const env of envs) void readFor(env).catch(() => undefined);
+    },
+    async forEnv(env) {
+      const key = keyOf(env);
+      envsOf.set(key, [...(envsOf.get(key) ?? []), env.name]);
+      const r = await readFor(env);
+      results.set(key, r);
+      if ("error" in r) {
+        if (mode === "require") throw r.error;
+        return undefined;
+      }
+      return { cluster: r.context, manifests: r.manifests, kinds: r.kinds };
+    },
+    notes() {
+      const out: string[] = [];
+      for (const [key, r] of results) {
+        const envs = (envsOf.get(key) ?? []).join(", ");
+        if ("error" in r) out.push(`live references were not consulted for ${envs}: ${r.error.message}; references were checked against the repository only`);
+        else if (r.unknown.length) {
+          const byReason = new Map<string, string[]>();
+          for (const u of r.unknown) byReason.set(u.reason, [...(byReason.get(u.reason) ?? []), `${u.kind}s`]);
+          const why = [...byReason].map(([reason, kinds]) => (reason === "forbidden" ? `listing ${kinds.join(", ")} is forbidden` : `${kinds.join(", ")} could not be listed (${reason})`));
+          out.push(`cluster ${r.context}: ${why.join("; ")}; references to those kinds were checked against the repository only (${envs})`);
+        }
+      }
+      return out;
+    },
+  };
 }
 
 function renderReport(report: CheckReport, format: CheckFlags["format"], text: { color: boolean; readLine: (f: string, l: number) => string | undefined }): string {

@@ -54,6 +54,19 @@ export function defaultMeshModelOptions(): MeshModelOptions {
   return { rootNamespace: "istio-system", clusterDomain: "cluster.local" };
 }
 
+/**
+ * Objects read from a live cluster (`meshops check` with live references): they resolve references and take
+ * part in label selection, but are not the repository's (`manifests`, `kinds`, `kindsInNamespace` stay the
+ * repository's alone) and never get findings.
+ */
+export interface ExternalObjects {
+  /** The kubeconfig context they were read from. */
+  cluster: string;
+  manifests: readonly Manifest[];
+  /** "group/Kind" of the kinds listed completely: a name missing from them is missing from the cluster. */
+  kinds: ReadonlySet<string>;
+}
+
 /** One destination in the routing table. */
 export interface TableDestination {
   host: string;
@@ -129,6 +142,8 @@ export interface MeshModel {
   };
   /** Routing table: FQDN host → routes in evaluation order. */
   routes: Map<string, TableRoute[]>;
+  /** The live cluster consulted for references, when one was: its context, the kinds listed and "group/Kind/namespace" of its objects. */
+  live?: { cluster: string; kinds: ReadonlySet<string>; kindsInNamespace: ReadonlySet<string> };
 }
 
 /** The key of MeshModel.identities. */
@@ -141,8 +156,11 @@ export function kindKey(apiVersion: string, kind: string): string {
   return `${splitApiVersion(apiVersion).group}/${kind}`;
 }
 
-/** Builds the MeshModel of one environment's manifests. */
-export function buildMeshModel(manifests: readonly Manifest[], opts: Partial<MeshModelOptions> = {}): MeshModel {
+/**
+ * Builds the MeshModel of one environment's manifests; `external` adds a live cluster's objects (the
+ * repository's object wins where both have the same identity).
+ */
+export function buildMeshModel(manifests: readonly Manifest[], opts: Partial<MeshModelOptions> = {}, external?: ExternalObjects): MeshModel {
   const o = { ...defaultMeshModelOptions(), ...opts };
   const cd = o.clusterDomain;
   const model: MeshModel = {
@@ -162,7 +180,15 @@ export function buildMeshModel(manifests: readonly Manifest[], opts: Partial<Mes
     linkerd: { servers: [], authorizationPolicies: [], serverAuthorizations: [], meshTlsAuthentications: [], networkAuthentications: [], serviceProfiles: [], trafficSplits: [], objects: new Set(), routes: [] },
     routes: new Map(),
   };
-  for (const m of manifests) {
+  let all = manifests;
+  if (external) {
+    const own = model.identities;
+    const ext = external.manifests.filter((m) => !own.has(objectKey(splitApiVersion(m.ref.apiVersion).group, m.ref.kind, m.ref.namespace ?? "default", m.ref.name)));
+    all = [...manifests, ...ext];
+    model.identities = new Set([...own, ...ext.map((m) => objectKey(splitApiVersion(m.ref.apiVersion).group, m.ref.kind, m.ref.namespace ?? "default", m.ref.name))]);
+    model.live = { cluster: external.cluster, kinds: external.kinds, kindsInNamespace: new Set(external.manifests.map((m) => `${kindKey(m.ref.apiVersion, m.ref.kind)}/${m.ref.namespace ?? "default"}`)) };
+  }
+  for (const m of all) {
     const { group } = splitApiVersion(m.ref.apiVersion);
     const k = m.ref.kind;
     if (group === "") {

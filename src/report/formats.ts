@@ -9,6 +9,8 @@ export interface CheckReport {
   /** Objects checked per environment, with the schema that validated each. */
   objects: { env: string; file: string; line: number; resource: Finding["resource"]; schema?: string }[];
   environments: string[];
+  /** Things the reader should know about how the check ran (a cluster whose live references could not be read). */
+  notes?: string[];
 }
 
 export interface Summary {
@@ -67,7 +69,7 @@ function findingJson(f: Finding): Record<string, unknown> {
 
 /** `{"findings":[...],"summary":{...},"objects":[...]}` with findings sorted by file, line, code. */
 export function renderJson(report: CheckReport): string {
-  return `${JSON.stringify({ findings: sortFindings(report.findings).map(findingJson), summary: summarize(report), objects: report.objects }, null, 2)}\n`;
+  return `${JSON.stringify({ findings: sortFindings(report.findings).map(findingJson), summary: summarize(report), objects: report.objects, ...(report.notes?.length ? { notes: report.notes } : {}) }, null, 2)}\n`;
 }
 
 /** A fingerprint that survives unrelated edits: code, file, resource and message, not the line. */
