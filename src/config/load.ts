@@ -3,7 +3,7 @@ import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { isAbsolute, join, normalize, relative, resolve, sep } from "node:path";
 import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from "yaml";
 import type { z } from "zod";
-import { configSchema, type EnvironmentConfig, type HelmConfig, type MeshopsConfig, type PolicyConfig } from "./schema.js";
+import { configSchema, type EnvironmentConfig, type EnvironmentPolicyConfig, type HelmConfig, type MeshopsConfig, type PolicyConfig, type ZeroTrustConfig } from "./schema.js";
 import type { Finding } from "../report/finding.js";
 
 export const CONFIG_FILE = "meshops.yaml";
@@ -22,6 +22,8 @@ export interface Environment {
   policy: PolicyConfig;
   /** True for the implicit environment of a path given without meshops.yaml. */
   implicit: boolean;
+  /** Where meshops.yaml defines the environment (findings about something missing in it point here). */
+  origin?: { file: string; line: number; column: number };
 }
 
 export interface LoadedConfig {
@@ -73,14 +75,29 @@ export function inferRenderer(absPath: string): Environment["renderer"] {
   return "plain";
 }
 
-function mergePolicy(base: PolicyConfig, over: Partial<PolicyConfig> | undefined): PolicyConfig {
+/**
+ * An environment's policy over the repository-wide one: scalars override, rules merge by code, suppressions,
+ * policy files and sensitive namespaces add up, zero-trust settings merge field by field.
+ */
+export function mergePolicy(base: PolicyConfig, over: EnvironmentPolicyConfig | undefined): PolicyConfig {
   if (!over) return base;
+  const references = over.references ?? base.references;
+  const policies = [...(base.policies ?? []), ...(over.policies ?? [])];
+  const zeroTrust = mergeZeroTrust(base.zeroTrust, over.zeroTrust);
   return {
     failOn: over.failOn ?? base.failOn,
     rules: { ...base.rules, ...(over.rules ?? {}) },
     suppress: [...base.suppress, ...(over.suppress ?? [])],
-    ...((over.references ?? base.references) ? { references: over.references ?? base.references } : {}),
+    ...(references ? { references } : {}),
+    ...(zeroTrust ? { zeroTrust } : {}),
+    ...(base.policies || over.policies ? { policies: [...new Set(policies)] } : {}),
   };
+}
+
+function mergeZeroTrust(base: ZeroTrustConfig | undefined, over: ZeroTrustConfig | undefined): ZeroTrustConfig | undefined {
+  if (!base || !over) return over ?? base;
+  const sensitive = [...(base.sensitiveNamespaces ?? []), ...(over.sensitiveNamespaces ?? [])];
+  return { ...base, ...over, ...(base.sensitiveNamespaces || over.sensitiveNamespaces ? { sensitiveNamespaces: [...new Set(sensitive)] } : {}) };
 }
 
 /** Parses and validates meshops.yaml text. Throws ConfigError with positions on any problem. */
@@ -141,7 +158,19 @@ export function parseConfig(text: string, root: string, file = CONFIG_FILE): Loa
       const p = pos(["environments", name, ...sub]);
       findings.push(cfgFinding(file, p.line, p.col, `environments.${name}: ${msg}`));
     });
-    if (e) environments.push(e);
+    if (e) {
+      const p = pos(["environments", name]);
+      environments.push({ ...e, origin: { file, line: p.line, column: p.col } });
+    }
+  }
+  const policyPaths: { path: string; at: (string | number)[] }[] = [
+    ...(config.policy.policies ?? []).map((path, i) => ({ path, at: ["policy", "policies", i] })),
+    ...Object.entries(config.environments).flatMap(([name, env]) => (env.policy?.policies ?? []).map((path, i) => ({ path, at: ["environments", name, "policy", "policies", i] }))),
+  ];
+  for (const { path, at } of policyPaths) {
+    if (insideRepo(root, path)) continue;
+    const p = pos(at);
+    findings.push(cfgFinding(file, p.line, p.col, `${at.join(".")}: path "${path}" is outside the repository`));
   }
   for (const c of config.crds) {
     if (!insideRepo(root, c)) {

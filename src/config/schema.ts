@@ -39,16 +39,55 @@ export const suppressionSchema = z.strictObject({
   path: z.string().optional(),
 });
 
-export const policySchema = z.strictObject({
-  /** Lowest severity that makes `check` exit 1. */
-  failOn: z.enum(["error", "warning"]).default("error"),
-  /** Per-code severity overrides (or "off"). */
-  rules: z.record(z.string(), ruleSetting).default({}),
-  /** Repository-wide suppressions, each with a reason. */
-  suppress: z.array(suppressionSchema).default([]),
-  /** How missing references to objects outside the repository are treated. */
-  references: z.enum(["strict", "warn", "off"]).optional(),
+/** Linkerd's default inbound policies (install value `proxy.defaultInboundPolicy`, annotation `config.linkerd.io/default-inbound-policy`). */
+export const linkerdInboundPolicy = z.enum(["all-unauthenticated", "all-authenticated", "cluster-unauthenticated", "cluster-authenticated", "deny", "audit"]);
+
+/**
+ * The zero-trust policy pack (issue 3 item 4). Every field is optional so that an environment's settings merge
+ * over the repository-wide ones field by field; defaults are applied after merging (src/policy/zero-trust.ts).
+ */
+export const zeroTrustSchema = z.strictObject({
+  /** Run the pack (default false: the codes MSH6001-MSH6020 are not reported). */
+  enabled: z.boolean().optional(),
+  /** Which meshes' rules apply; default: the meshes whose objects or injection settings the environment renders. */
+  meshes: z.array(z.enum(["istio", "linkerd"])).optional(),
+  /** Istio's root namespace (meshConfig.rootNamespace): mesh-wide PeerAuthentication and AuthorizationPolicy live here. */
+  istioRootNamespace: z.string().min(1).optional(),
+  /** The cluster's Linkerd default inbound policy (install value proxy.defaultInboundPolicy; Linkerd's default is all-unauthenticated). */
+  linkerdDefaultInboundPolicy: linkerdInboundPolicy.optional(),
+  /** Namespaces whose workloads must not admit any principal or any namespace (added to the repository-wide list). */
+  sensitiveNamespaces: z.array(z.string().min(1)).optional(),
+  /** Namespace objects whose labels match are sensitive too (default matchLabels meshops.dev/sensitive: "true"). */
+  sensitiveNamespaceSelector: z.strictObject({ matchLabels: z.record(z.string(), z.string()) }).optional(),
 });
+
+const policyFields = {
+  /** Lowest severity that makes `check` exit 1. */
+  failOn: z.enum(["error", "warning"]),
+  /** Per-code severity overrides (or "off"). */
+  rules: z.record(z.string(), ruleSetting),
+  /** Repository-wide suppressions, each with a reason. */
+  suppress: z.array(suppressionSchema),
+  /** How missing references to objects outside the repository are treated. */
+  references: z.enum(["strict", "warn", "off"]),
+  /** The zero-trust policy pack. */
+  zeroTrust: zeroTrustSchema,
+  /** ValidatingAdmissionPolicy (+Binding) files or folders inside the repository, evaluated offline against every environment. */
+  policies: z.array(relPath),
+};
+
+export const policySchema = z.strictObject({
+  ...policyFields,
+  failOn: policyFields.failOn.default("error"),
+  rules: policyFields.rules.default({}),
+  suppress: policyFields.suppress.default([]),
+  references: policyFields.references.optional(),
+  zeroTrust: policyFields.zeroTrust.optional(),
+  policies: policyFields.policies.optional(),
+});
+
+/** An environment's policy: every field optional and without defaults, so that only what it sets overrides the repository-wide policy. */
+export const environmentPolicySchema = z.strictObject(policyFields).partial();
 
 export const environmentSchema = z.strictObject({
   /** Folder (plain or Kustomize) or chart, relative to the repository root. */
@@ -65,7 +104,7 @@ export const environmentSchema = z.strictObject({
   /** Promotion order: this environment is deployed after the named one. */
   after: envName.optional(),
   /** Per-environment policy settings, merged over the repository-wide ones. */
-  policy: policySchema.partial().optional(),
+  policy: environmentPolicySchema.optional(),
 });
 
 export const configSchema = z.strictObject({
@@ -89,4 +128,6 @@ export const configSchema = z.strictObject({
 export type MeshopsConfig = z.infer<typeof configSchema>;
 export type EnvironmentConfig = z.infer<typeof environmentSchema>;
 export type PolicyConfig = z.infer<typeof policySchema>;
+export type EnvironmentPolicyConfig = z.infer<typeof environmentPolicySchema>;
+export type ZeroTrustConfig = z.infer<typeof zeroTrustSchema>;
 export type HelmConfig = z.infer<typeof helmSchema>;
