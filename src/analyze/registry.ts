@@ -1,5 +1,5 @@
 /** Every analyzer, by code, and the runner that applies them to a MeshModel. */
-import type { MeshModel } from "../model/mesh-model.js";
+import { isExternalFile, type MeshModel } from "../model/mesh-model.js";
 import { sortFindings, type Finding } from "../report/finding.js";
 import type { AnalyzeContext, Analyzer } from "./analyzer.js";
 import { namespaceNotInjected, serviceAccountNotFound, serviceSelectsNothing } from "./core.js";
@@ -57,7 +57,8 @@ export function analyzerFor(code: string): Analyzer | undefined {
   return analyzers.find((a) => a.code === code.toUpperCase());
 }
 
-/** Runs every analyzer on the model; findings are sorted. */
+/** Runs every analyzer on the model; findings are sorted. A live cluster's objects never get findings of their own: the repository did not write them. */
 export function runAnalyzers(model: MeshModel, ctx: AnalyzeContext, list: readonly Analyzer[] = analyzers): Finding[] {
-  return sortFindings(list.flatMap((a) => a.run(model, ctx)));
+  const all = list.flatMap((a) => a.run(model, ctx));
+  return sortFindings(model.live ? all.filter((f) => !isExternalFile(f.file)) : all);
 }

@@ -26,8 +26,9 @@ interface CheckFlags {
   color: boolean;
   context?: string;
   kubeconfig?: string;
-  /** true (--live-refs), "require", false (--no-live-refs) or undefined (on when --context/--kubeconfig is given). */
-  liveRefs?: boolean | string;
+  /** true (--live-refs), false (--no-live-refs) or undefined (on when --context/--kubeconfig is given). */
+  liveRefs?: boolean;
+  requireLiveRefs?: boolean;
   liveTimeout: string;
 }
 
@@ -49,8 +50,9 @@ export function registerCheck(program: Command, io: Io, setExit: (code: number) 
     .option("--schema-only", "stop after schema validation (no semantic analyzers or policies)")
     .option("--context <name>", "kubeconfig context: its cached schemas (`meshops schemas pull`) and, with live references, its objects (overrides each environment's)")
     .option("--kubeconfig <file>", "kubeconfig file for live references (default: $KUBECONFIG or ~/.kube/config)")
-    .option("--live-refs [require]", "resolve references the repository cannot against each environment's live cluster (default when --context or --kubeconfig is given); `require`: fail with exit 3 when a cluster cannot be read")
+    .option("--live-refs", "resolve references the repository cannot against each environment's live cluster (the default when --context or --kubeconfig is given)")
     .option("--no-live-refs", "never read a cluster, even with --context")
+    .option("--require-live-refs", "like --live-refs, but a cluster that cannot be read fails the check (exit 3) instead of a note")
     .option("--live-timeout <seconds>", "give up on a cluster's live references after this long (then check against the repository only)", "10")
     .action(async (path: string | undefined, flags: CheckFlags) => {
       const cwd = flags.chdir ? resolve(io.cwd, flags.chdir) : io.cwd;
@@ -94,9 +96,11 @@ type LiveMode = "off" | "on" | "require";
 function liveMode(flags: CheckFlags): LiveMode {
   const t = Number(flags.liveTimeout);
   if (!Number.isFinite(t) || t <= 0) throw new UsageError(`--live-timeout must be a positive number of seconds, not "${flags.liveTimeout}"`);
+  if (flags.requireLiveRefs) {
+    if (flags.liveRefs === false) throw new UsageError("--require-live-refs and --no-live-refs contradict each other");
+    return "require";
+  }
   if (flags.liveRefs === false) return "off";
-  if (flags.liveRefs === "require") return "require";
-  if (typeof flags.liveRefs === "string") throw new UsageError(`--live-refs takes no value or "require", not "${flags.liveRefs}"`);
   if (flags.liveRefs === true) return "on";
   return flags.context || flags.kubeconfig ? "on" : "off";
 }
@@ -104,7 +108,7 @@ function liveMode(flags: CheckFlags): LiveMode {
 /**
  * Reads each environment's cluster once (environments sharing a context share the read), starting as soon as
  * an environment asks, so the reads overlap rendering. A cluster that cannot be read is said once, and its
- * environments are checked against the repository only — unless `--live-refs require` (then exit 3).
+ * environments are checked against the repository only — unless `--require-live-refs` (then exit 3).
  */
 function liveReferences(mode: LiveMode, flags: CheckFlags, cwd: string, timeoutMs: number): { start: (envs: Environment[]) => void; forEnv: (env: Environment) => Promise<ExternalObjects | undefined>; notes: () => string[] } {
   const reads = new Map<string, Promise<LiveReferences | { error: Error }>>();

@@ -2,8 +2,7 @@
 import { resolve } from "node:path";
 import { runAnalyzers } from "../analyze/index.js";
 import type { Environment } from "../config/load.js";
-import { isExternalFile } from "../cluster/live-refs.js";
-import { buildMeshModel, type ExternalObjects } from "../model/mesh-model.js";
+import { buildMeshModel, isExternalFile, type ExternalObjects } from "../model/mesh-model.js";
 import { identityKey } from "../model/resource.js";
 import { applySuppressions } from "../policy/suppress.js";
 import { runPolicyStage } from "./policy-stage.js";
@@ -58,9 +57,9 @@ export async function runCheck(repo: OpenRepository, envs: Environment[], opts: 
       // An object that failed schema validation is reported once, for that; analyzing its content would only add noise.
       const invalid = new Set(v.findings.filter((f) => f.severity === "error" && f.resource).map((f) => identityKey(f.resource as NonNullable<Finding["resource"]>)));
       const model = buildMeshModel(rendered.manifests, {}, await opts.live?.(env));
-      // A live cluster's objects never get findings of their own: the repository did not write them.
-      envFindings.push(...runAnalyzers(model, { references: env.policy.references ?? "warn" }).filter((f) => !isExternalFile(f.file) && (!f.resource || !invalid.has(identityKey(f.resource)))));
-      envFindings.push(...runPolicyStage(repo.dir, env, model, store, given.manifests, cel).filter((f) => !f.resource || !invalid.has(identityKey(f.resource))));
+      envFindings.push(...runAnalyzers(model, { references: env.policy.references ?? "warn" }).filter((f) => !f.resource || !invalid.has(identityKey(f.resource))));
+      // a live cluster's objects (check --live-refs) are in the model to resolve references, never to be blamed
+      envFindings.push(...runPolicyStage(repo.dir, env, model, store, given.manifests, cel).filter((f) => !isExternalFile(f.file) && (!f.resource || !invalid.has(identityKey(f.resource)))));
     }
     findings.push(...applySuppressions(envFindings, rendered.manifests, env.policy).map((f) => ({ ...f, env: env.name })));
     for (const r of v.records) objects.push({ env: env.name, file: r.manifest.origin.file, line: r.manifest.origin.line, resource: r.manifest.ref, ...(r.schema ? { schema: r.schema } : {}) });

@@ -5,6 +5,7 @@
  * manifests of the MeshModel: they resolve references and take part in label selection, but never get
  * findings of their own and are never counted as the repository's files.
  */
+import { externalFile } from "../model/mesh-model.js";
 import type { Manifest } from "../model/resource.js";
 import { KubeError } from "./errors.js";
 import type { KubeClient, KubeObject } from "./client.js";
@@ -30,16 +31,6 @@ export interface LiveReferences {
   kinds: Set<string>;
   /** Kinds that could not be listed, with why (RBAC 403, an API error): their references keep repository-only semantics. */
   unknown: { kind: string; reason: string }[];
-}
-
-/** The origin file of an external object: never a repository path, so its findings are recognisable and dropped. */
-export function externalFile(context: string): string {
-  return `<cluster ${context}>`;
-}
-
-/** Is the finding's file an external object (a cluster's, not the repository's)? */
-export function isExternalFile(file: string): boolean {
-  return file.startsWith("<cluster ") && file.endsWith(">");
 }
 
 /** Controller kinds whose pods are described by a workload meshops lists itself (their pod templates). */

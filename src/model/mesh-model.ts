@@ -67,6 +67,16 @@ export interface ExternalObjects {
   kinds: ReadonlySet<string>;
 }
 
+/** The origin file of a live cluster's object: never a repository path, so its findings are recognisable and dropped. */
+export function externalFile(cluster: string): string {
+  return `<cluster ${cluster}>`;
+}
+
+/** Is the file an external object's (a live cluster's, not the repository's)? */
+export function isExternalFile(file: string): boolean {
+  return file.startsWith("<cluster ") && file.endsWith(">");
+}
+
 /** One destination in the routing table. */
 export interface TableDestination {
   host: string;
