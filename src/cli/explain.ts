@@ -1,6 +1,7 @@
 /** `meshops explain CODE`: what an analyzer checks, its default severity and istioctl code; without CODE, the list. */
 import type { Command } from "commander";
 import { analyzerFor, analyzers } from "../analyze/index.js";
+import { policyRuleFor, policyRules } from "../policy/index.js";
 import { UsageError } from "./errors.js";
 import type { Io } from "./main.js";
 
@@ -26,9 +27,11 @@ export function registerExplain(program: Command, io: Io): void {
     .action((code: string | undefined) => {
       if (code === undefined) {
         for (const a of analyzers) io.stdout(`${a.code}  ${a.severity.padEnd(7)}  ${(a.istio ?? "-").padEnd(7)}  ${a.title}\n`);
+        // Policy rules (zero-trust pack, user policies): their severity applies when the pack is enabled or a policy is configured.
+        for (const r of policyRules) io.stdout(`${r.code}  ${r.severity.padEnd(7)}  ${"-".padEnd(7)}  ${r.title}\n`);
         return;
       }
-      const a = analyzerFor(code);
+      const a: { code: string; title: string; severity: string; istio?: string; explanation: string } | undefined = analyzerFor(code) ?? policyRuleFor(code);
       if (!a) throw new UsageError(`unknown code ${code}: run meshops explain for the list`);
       io.stdout(`${a.code}: ${a.title}\n\nseverity: ${a.severity}\nistioctl: ${a.istio ?? "none"}\n\n${wrap(a.explanation)}\n`);
     });
