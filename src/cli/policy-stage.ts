@@ -1,5 +1,4 @@
 /** The policy stage of `check`: reads the policy files of meshops.yaml, validates them, runs the zero-trust pack and the user policies. */
-import { isExternalFile } from "../cluster/live-refs.js";
 import type { Environment } from "../config/load.js";
 import type { MeshModel } from "../model/mesh-model.js";
 import type { Manifest } from "../model/resource.js";
@@ -16,6 +15,5 @@ export function runPolicyStage(root: string, env: Environment, model: MeshModel,
   if (files.manifests.length) out.push(...validateManifests(files.manifests, store, { env: env.name, cel }).findings);
   const site = env.origin ? { name: env.name, ...env.origin } : { name: env.name, file: env.path, line: 1, column: 1 };
   out.push(...runPolicies(model, { env: site, ...(env.policy.zeroTrust ? { zeroTrust: env.policy.zeroTrust } : {}), policyFiles: files.manifests, crds }));
-  // A live cluster's objects (check --live-refs) never get findings of their own: the repository did not write them.
-  return out.filter((f) => !isExternalFile(f.file));
+  return out;
 }
