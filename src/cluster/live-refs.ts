@@ -33,6 +33,9 @@ export interface LiveReferences {
   unknown: { kind: string; reason: string }[];
 }
 
+/** Where external objects come from, and how their findings are recognised (defined with the MeshModel). */
+export { externalFile, isExternalFile } from "../model/mesh-model.js";
+
 /** Controller kinds whose pods are described by a workload meshops lists itself (their pod templates). */
 const coveredOwners = new Set(["ReplicaSet", "StatefulSet", "DaemonSet"]);
 
