@@ -65,7 +65,8 @@ export function compileAdmissionExpression(source: string): Compiled {
     const parsed = parse(source);
     const { errors } = checkExpr(k8sCelEnv, parsed, DECLARED);
     const usesAuthorizer = /\bauthorizer\b/.test(source.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, ""));
-    c = errors.length ? { error: errors.join("; "), usesAuthorizer } : { program: plan(k8sCelEnv, parsed), usesAuthorizer };
+    // The authorizer's methods are not in the offline environment: such an expression is reported as not evaluable, not as broken.
+    c = usesAuthorizer ? { usesAuthorizer } : errors.length ? { error: errors.join("; "), usesAuthorizer } : { program: plan(k8sCelEnv, parsed), usesAuthorizer };
   } catch (e) {
     c = { error: (e as Error).message.split("\n")[0] ?? String(e), usesAuthorizer: false };
   }
@@ -79,7 +80,8 @@ type Outcome = { value: unknown } | { error: string };
 function run(c: Compiled, bindings: Record<string, unknown>): Outcome {
   if (!c.program) return { error: c.error ?? "not compiled" };
   const r = c.program({ ...baseBindings, ...bindings } as never);
-  return isCelError(r) ? { error: r.message } : { value: r };
+  // cel-go's (and so the API server's) wording for a missing field.
+  return isCelError(r) ? { error: r.message.replace(/^field not found: /, "no such key: ") } : { value: r };
 }
 
 interface Expression {
