@@ -15,6 +15,10 @@
  * are written out, so a validator that does not apply defaults sees the same objects.
  *
  * Usage: node bench/check/generate.mjs [--out DIR] [--seed N] [--objects N] [--per-file N]
+ *
+ * generate() also takes `nsPrefix` (prepended to every generated namespace, e.g. to give two tools disjoint
+ * copies of the same objects in one cluster: bench/cluster) and `labels` (added to every object's labels);
+ * without them the output is unchanged.
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -49,8 +53,12 @@ const METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"];
 const NAMESPACE_SETS = 3;
 const GATEWAY = { name: "public", namespace: "gateway-system", sectionName: "https" };
 
+/** Options of the current generate() call (see its doc comment). */
+let nsPrefix = "";
+let extraLabels = {};
+
 function meta(name, ns, labels, extra = {}) {
-  return { name, namespace: ns, labels: { "app.kubernetes.io/name": labels.app, "app.kubernetes.io/part-of": ns, ...labels }, ...extra };
+  return { name, namespace: ns, labels: { "app.kubernetes.io/name": labels.app, "app.kubernetes.io/part-of": ns, ...labels, ...extraLabels }, ...extra };
 }
 
 /** The ServiceAccount the app's Deployments run as (meshops checks that it exists). */
@@ -299,11 +307,14 @@ function pickProfile(r) {
 }
 
 /**
- * Writes the repository; returns { dir, files, objects, kinds } where kinds counts objects per apiVersion/kind.
- * `dir` is emptied first.
+ * Writes the repository; returns { dir, files, objects, kinds, namespaces } where kinds counts objects per
+ * apiVersion/kind. `dir` is emptied first. `nsPrefix` is prepended to every namespace, `labels` are added to
+ * every object (both change nothing else: the same seed draws the same objects).
  */
-export function generate({ out = join(here, "out", "repo"), seed = 20240501, objects = 10000, perFile = 20 } = {}) {
+export function generate({ out = join(here, "out", "repo"), seed = 20240501, objects = 10000, perFile = 20, nsPrefix: prefix = "", labels = {} } = {}) {
   if (objects % perFile !== 0) throw new Error(`--objects (${objects}) must be a multiple of --per-file (${perFile})`);
+  nsPrefix = prefix;
+  extraLabels = labels;
   const dir = resolve(out);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -319,12 +330,13 @@ export function generate({ out = join(here, "out", "repo"), seed = 20240501, obj
   const files = [];
   for (let f = 0; f < nFiles; f++) {
     // 60 namespaces: payments-0, catalog-0, ..., analytics-2 (files round-robin over them)
-    const ns = `${DOMAINS[f % DOMAINS.length]}-${Math.floor(f / DOMAINS.length) % NAMESPACE_SETS}`;
+    const domain = DOMAINS[f % DOMAINS.length];
+    const ns = `${nsPrefix}${domain}-${Math.floor(f / DOMAINS.length) % NAMESPACE_SETS}`;
     const docs = [];
     while (docs.length < perFile) {
       const n = (appSeq.get(ns) ?? 0) + 1;
       appSeq.set(ns, n);
-      const app = `${r.pick(NOUNS)}-${ns.split("-")[0]}-${n}`;
+      const app = `${r.pick(NOUNS)}-${domain}-${n}`;
       const bundle = pickProfile(r).make(r, ns, app).slice(0, perFile - docs.length);
       // only an app whose ServiceAccount made it into the file can be named as a caller
       if (bundle.some((d) => d.kind === "ServiceAccount")) {
@@ -340,7 +352,7 @@ export function generate({ out = join(here, "out", "repo"), seed = 20240501, obj
     writeFileSync(join(dir, rel), text);
     files.push(rel);
   }
-  return { dir, files, objects, kinds: Object.fromEntries(Object.entries(kinds).sort(([a], [b]) => a.localeCompare(b))) };
+  return { dir, files, objects, namespaces: [...appSeq.keys()].sort(), kinds: Object.fromEntries(Object.entries(kinds).sort(([a], [b]) => a.localeCompare(b))) };
 }
 
 function parseArgs(argv) {
