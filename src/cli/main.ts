@@ -2,9 +2,11 @@
 import { Command, CommanderError, Option } from "commander";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { registerAdopt } from "./adopt.js";
 import { registerApply } from "./apply.js";
 import { registerCheck } from "./check.js";
 import { registerDiff } from "./diff.js";
+import { registerDrift } from "./drift.js";
 import { registerCompare } from "./compare.js";
 import { registerExplain } from "./explain.js";
 import { registerInit } from "./init.js";
@@ -69,6 +71,8 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   registerRollback(program, ctx, setExit);
   registerStatus(program, ctx, setExit);
   registerCompare(program, ctx, setExit);
+  registerDrift(program, ctx, setExit);
+  registerAdopt(program, ctx, setExit);
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (e) {

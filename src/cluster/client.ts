@@ -87,10 +87,33 @@ export interface KubeClient {
   replace(obj: KubeObject): Promise<KubeObject>;
   /** Delete with background propagation; false when it was already gone. */
   delete(ref: ResourceRef, opts?: { dryRun?: boolean; resourceVersion?: string }): Promise<boolean>;
+  /** PATCH with a JSON Patch (RFC 6902), e.g. to rewrite managedFields under a resourceVersion test. */
+  jsonPatch(ref: ResourceRef, ops: unknown[]): Promise<KubeObject>;
+  /**
+   * Watches one kind (cluster-wide, or in one namespace): `onEvent` gets each event until the server ends the
+   * stream (after `timeoutSeconds`), `stop()` is called, or an error occurs (the promise rejects: an
+   * unreachable server, 403, 410 Gone as code "expired"). Not limited by the request concurrency.
+   */
+  watch(apiVersion: string, kind: string, opts: WatchOptions, onEvent: (e: WatchEvent) => void): { done: Promise<void>; stop(): void };
   /** Forgets discovery (after CRDs were created). */
   resetDiscovery(): void;
   /** Frees sockets. */
   close(): void;
+}
+
+export interface WatchOptions {
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Resume after this resourceVersion; unset: the current objects arrive first as ADDED events. */
+  resourceVersion?: string;
+  /** The server ends the stream after this long (default 300). */
+  timeoutSeconds?: number;
+}
+
+export interface WatchEvent {
+  type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
+  object: KubeObject;
 }
 
 interface RawResponse {
@@ -127,6 +150,16 @@ export function createKubeClient(kc: KubeConfig, options: Partial<ClientOptions>
   const limit = createLimiter(opts.concurrency);
   let agent: HttpsAgent | HttpAgent | undefined;
   const discovery = new Map<string, Promise<Map<string, ResourceInfo>>>();
+
+  function pickTls(ro: RequestOptions): Record<string, unknown> {
+    return {
+      ...(ro.ca ? { ca: ro.ca } : {}),
+      ...(ro.cert ? { cert: ro.cert } : {}),
+      ...(ro.key ? { key: ro.key } : {}),
+      ...(ro.rejectUnauthorized !== undefined ? { rejectUnauthorized: ro.rejectUnauthorized } : {}),
+      ...(ro.servername ? { servername: ro.servername } : {}),
+    };
+  }
 
   async function requestOptions(method: string, headers: Record<string, string>): Promise<RequestOptions> {
     const ro: RequestOptions = { method, headers: { Accept: "application/json", ...headers }, timeout: opts.timeoutMs };
@@ -329,6 +362,73 @@ export function createKubeClient(kc: KubeConfig, options: Partial<ClientOptions>
         if (e instanceof KubeError && e.code === "not_found") return false;
         throw e;
       }
+    },
+    async jsonPatch(ref, ops) {
+      const { path, info } = await objectPath(ref);
+      const res = await call("PATCH", path, { verb: "patch", resource: resourceName(info), subject: subjectOf(ref) }, { fieldManager: opts.fieldManager }, ops, "application/json-patch+json");
+      return JSON.parse(res.body) as KubeObject;
+    },
+    watch(apiVersion, kind, o, onEvent) {
+      let stopped = false;
+      let req: ReturnType<typeof httpsRequest> | undefined;
+      const done = (async () => {
+        const info = await resource(apiVersion, kind);
+        const path = info.namespaced && !o.namespace ? `${groupVersionPath(apiVersion)}/${info.plural}` : collectionPath(info, apiVersion, o.namespace);
+        const url = new URL(path.replace(/^\//, ""), base);
+        const timeoutSeconds = o.timeoutSeconds ?? 300;
+        const query: Record<string, string | undefined> = { watch: "1", allowWatchBookmarks: "true", timeoutSeconds: String(timeoutSeconds), labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, resourceVersion: o.resourceVersion };
+        for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, v);
+        const ro = await requestOptions("GET", {});
+        // a watch holds its socket for minutes: its own agent, so it never takes one of the request slots
+        ro.agent = isHttp ? new HttpAgent({ keepAlive: false }) : new HttpsAgent({ keepAlive: false, ...pickTls(ro) });
+        ro.timeout = (timeoutSeconds + 30) * 1000;
+        if (stopped) return;
+        await new Promise<void>((resolve, reject) => {
+          req = (isHttp ? httpRequest : httpsRequest)(url, ro, (res) => {
+            res.setEncoding("utf8");
+            if ((res.statusCode ?? 0) >= 400) {
+              let body = "";
+              res.on("data", (c: string) => (body += c));
+              res.on("end", () => reject(toError({ status: res.statusCode ?? 0, body, headers: res.headers }, { verb: "watch", resource: resourceName(info) })));
+              return;
+            }
+            let buf = "";
+            res.on("data", (c: string) => {
+              buf += c;
+              let nl: number;
+              while ((nl = buf.indexOf("\n")) >= 0) {
+                const line = buf.slice(0, nl).trim();
+                buf = buf.slice(nl + 1);
+                if (!line) continue;
+                const ev = JSON.parse(line) as WatchEvent;
+                if (ev.type === "ERROR") {
+                  const st = ev.object as { code?: number; message?: string };
+                  req?.destroy();
+                  reject(new KubeError(st.code === 410 ? "expired" : "api_error", `watch ${resourceName(info)}: ${st.message ?? "error"}`, { status: st.code ?? 500, verb: "watch", resource: resourceName(info) }));
+                  return;
+                }
+                if (ev.object && ev.type !== "BOOKMARK") ev.object = { apiVersion, kind, ...ev.object };
+                onEvent(ev);
+              }
+            });
+            res.on("end", () => resolve());
+            res.on("error", (e) => (stopped ? resolve() : reject(e)));
+          });
+          req.on("timeout", () => req?.destroy(Object.assign(new Error("watch stream went silent"), { code: "ETIMEDOUT" })));
+          req.on("error", (e) => {
+            if (stopped) resolve();
+            else reject(new UnreachableError(`cluster ${contextName} at ${cluster!.server} is unreachable: ${e.message}`));
+          });
+          req.end();
+        });
+      })();
+      return {
+        done,
+        stop() {
+          stopped = true;
+          req?.destroy();
+        },
+      };
     },
     resetDiscovery() {
       discovery.clear();

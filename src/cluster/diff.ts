@@ -37,6 +37,11 @@ function child(path: string, key: string | number): string {
   return SIMPLE_KEY.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
 }
 
+/** ["spec", "http", 0, "weight"] → `.spec.http[0].weight` (the paths diffObjects reports). */
+export function fieldPath(segments: (string | number)[]): string {
+  return segments.reduce<string>((p, k) => child(p, k), "");
+}
+
 function walk(a: unknown, b: unknown, path: string, out: FieldChange[]): void {
   if (isPlainObject(a) && isPlainObject(b)) {
     const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();

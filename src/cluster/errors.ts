@@ -1,7 +1,7 @@
 /** Errors from the Kubernetes API: a stable code to branch on, the subject, and whether retrying can help. */
 
 /** Stable codes of API failures (branch on these, not on classes). */
-export type KubeErrorCode = "forbidden" | "conflict" | "invalid" | "not_found" | "already_exists" | "unauthorized" | "unknown_kind" | "api_error";
+export type KubeErrorCode = "forbidden" | "conflict" | "invalid" | "not_found" | "already_exists" | "unauthorized" | "unknown_kind" | "api_error" | "expired";
 
 /** One field another manager owns, from a 409 apply conflict. */
 export interface FieldConflict {

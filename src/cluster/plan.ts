@@ -31,6 +31,8 @@ export interface PlanEntry {
   manifest?: Manifest;
   /** Live uid/resourceVersion of an object to prune (delete precondition). */
   live?: { resourceVersion?: string };
+  /** The live object the entry was planned against (drift reads its managedFields and status); not part of the JSON output. */
+  liveObject?: KubeObject;
 }
 
 export interface Plan {
@@ -79,7 +81,7 @@ export function locateError(m: Manifest, e: unknown): { file: string; line: numb
 }
 
 /** Resolves namespaces (the context's for namespaced objects that name none) and adds meshops' labels. */
-async function desiredObject(kube: KubeClient, m: Manifest, labels: Record<string, string>): Promise<{ ref: ResourceRef; obj: KubeObject }> {
+export async function desiredObject(kube: KubeClient, m: Manifest, labels: Record<string, string>): Promise<{ ref: ResourceRef; obj: KubeObject }> {
   const info = await kube.resource(m.ref.apiVersion, m.ref.kind);
   const meta = { ...((m.object.metadata ?? {}) as Record<string, unknown>) };
   let ref = m.ref;
@@ -165,10 +167,10 @@ export async function computePlan(kube: KubeClient, manifests: Manifest[], opts:
         const dry = await kube.apply(d.obj, { dryRun: true, force: opts.force ?? false });
         if (!live) return { ...base, action: "created" };
         const changes = diffObjects(live, dry);
-        if (changes.length) return { ...base, action: "configured", changes };
+        if (changes.length) return { ...base, action: "configured", changes, liveObject: live };
         // same content but never applied by meshops (e.g. created with kubectl): apply to own its fields, or it could never be pruned
-        if (!managedByMeshops(live)) return { ...base, action: "configured", changes: [], reason: "adopted: its fields become managed by meshops" };
-        return { ...base, action: "unchanged" };
+        if (!managedByMeshops(live)) return { ...base, action: "configured", changes: [], reason: "adopted: its fields become managed by meshops", liveObject: live };
+        return { ...base, action: "unchanged", liveObject: live };
       } catch (e) {
         const group = m.ref.apiVersion.includes("/") ? m.ref.apiVersion.split("/")[0] : "";
         if (e instanceof KubeError && e.code === "unknown_kind" && creatingKinds.has(`${group}|${m.ref.kind}`)) {
@@ -190,8 +192,8 @@ export async function computePlan(kube: KubeClient, manifests: Manifest[], opts:
         const live = await liveObject(ref);
         if (!live) return undefined;
         if (live.metadata?.annotations?.[PRUNE_ANNOTATION] === "disabled") return { subject, ref, action: "skipped", reason: `annotated ${PRUNE_ANNOTATION}: disabled` };
-        if (!managedByMeshops(live)) return { subject, ref, action: "skipped", reason: "not applied by meshops (no meshops field manager): never pruned" };
-        return { subject, ref, action: "deleted", live: { ...(live.metadata?.resourceVersion ? { resourceVersion: live.metadata.resourceVersion } : {}) } };
+        if (!managedByMeshops(live)) return { subject, ref, action: "skipped", reason: "not applied by meshops (no meshops field manager): never pruned", liveObject: live };
+        return { subject, ref, action: "deleted", liveObject: live, live: { ...(live.metadata?.resourceVersion ? { resourceVersion: live.metadata.resourceVersion } : {}) } };
       } catch (e) {
         const error = errorOf(e);
         return { subject, ref, action: "skipped", reason: error?.message ?? "failed", ...(error ? { error } : {}) };
