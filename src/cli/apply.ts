@@ -7,9 +7,9 @@ import type { Command } from "commander";
 import { hostname, userInfo } from "node:os";
 import type { ResourceRef } from "../model/resource.js";
 import type { Lock } from "../cluster/index.js";
-import { ExitCode, UsageError } from "./errors.js";
+import { ExitCode, UnreachableError, UsageError } from "./errors.js";
 import type { Io } from "./main.js";
-import { addPlanOptions, inventoryObjects, preparePlan, withKubeErrors, type PlanFlags } from "./plan.js";
+import { addPlanOptions, preparePlan, withKubeErrors, type PlanFlags } from "./plan.js";
 
 interface ApplyFlags extends PlanFlags {
   allowEmpty?: boolean;
@@ -51,13 +51,15 @@ export function registerApply(program: Command, io: Io, setExit: (code: number) 
         }
         try {
           if (!p) return;
-          const previous = inventoryObjects(p.inventory);
+          if (lock?.tookOverFrom) io.stderr(`meshops: took over the lock of ${p.env.name} from ${lock.tookOverFrom}: that process is no longer running on this host (an interrupted apply)\n`);
+          // with the objects of an interrupted apply (the inventory's pending apply): they may be in the cluster
+          const previous = cluster.currentObjects(p.inventory);
           if (p.rendered.manifests.length === 0 && previous.length > 0 && !flags.allowEmpty) {
             io.stderr(`meshops: environment ${p.env.name} rendered no objects but its inventory holds ${previous.length}: refusing to delete everything (pass --allow-empty if that is intended)\n`);
             setExit(ExitCode.input);
             return;
           }
-          const result = await execute(p, flags, io, previous);
+          const result = await execute(p, flags, io, previous, identity);
           if (result.failed > 0 && flags.atomic) {
             const back = p.inventory?.revisions[0];
             if (!back?.commit) {
@@ -67,7 +69,7 @@ export function registerApply(program: Command, io: Io, setExit: (code: number) 
               const q = await preparePlan(path, { ...flags, rev: back.commit }, io, setExit);
               if (q) {
                 try {
-                  const undo = await execute(q, { ...flags, rev: back.commit }, io, inventoryObjects(q.inventory), `--atomic: rollback to revision ${back.revision} after a failed apply`);
+                  const undo = await execute(q, { ...flags, rev: back.commit }, io, cluster.currentObjects(q.inventory), identity, `--atomic: rollback to revision ${back.revision} after a failed apply`);
                   if (undo.failed > 0) io.stderr(`meshops: --atomic: the rollback failed too: ${undo.failed} objects; the inventory records what is in the cluster\n`);
                 } finally {
                   q.kube.close();
@@ -88,17 +90,43 @@ export function registerApply(program: Command, io: Io, setExit: (code: number) 
 
 type Cluster = typeof import("../cluster/index.js");
 
-/** Executes a prepared plan, records the inventory revision and prints the change set. */
-async function execute(p: NonNullable<Awaited<ReturnType<typeof preparePlan>>>, flags: ApplyFlags, io: Io, previous: ResourceRef[], note?: string): Promise<{ failed: number }> {
+/**
+ * Executes a prepared plan, records the inventory revision and prints the change set. What it is about to
+ * apply is recorded first as the inventory's pending apply, so that objects created by an apply that never
+ * finishes (the cluster went away, the process was killed) are still the environment's (pruned when they
+ * leave Git) instead of orphans.
+ */
+async function execute(p: NonNullable<Awaited<ReturnType<typeof preparePlan>>>, flags: ApplyFlags, io: Io, previous: ResourceRef[], identity: string, note?: string): Promise<{ failed: number }> {
   const cluster: Cluster = await import("../cluster/index.js");
-  const result = await cluster.executePlan(p.kube, p.plan, {
-    force: flags.forceConflicts ?? false,
-    prune: flags.prune,
-    clock: cluster.systemClock,
-    crdTimeoutMs: 60_000,
-    waitTimeoutMs: flags.wait ? Number(flags.timeout) * 1000 : 0,
-    pollMs: 500,
-  });
+  const toApply = p.plan.entries.filter((e) => (e.action === "created" || e.action === "configured") && e.desired);
+  const toDelete = flags.prune ? p.plan.entries.filter((e) => e.action === "deleted").length : 0;
+  if (toApply.length > 0) {
+    await cluster.markPending(p.kube, p.env.name, { startedAt: cluster.systemClock.now().toISOString(), by: identity, ...(p.commit ? { commit: p.commit.commit } : {}), objects: toApply.map((e) => e.ref) });
+  }
+  let applied = 0;
+  let deleted = 0;
+  let result: Awaited<ReturnType<Cluster["executePlan"]>>;
+  try {
+    result = await cluster.executePlan(p.kube, p.plan, {
+      force: flags.forceConflicts ?? false,
+      prune: flags.prune,
+      clock: cluster.systemClock,
+      crdTimeoutMs: 60_000,
+      waitTimeoutMs: flags.wait ? Number(flags.timeout) * 1000 : 0,
+      pollMs: 500,
+      onResult: (r) => {
+        if (r.error) return;
+        if (r.action === "deleted") deleted++;
+        else applied++;
+      },
+    });
+  } catch (e) {
+    if (!(e instanceof UnreachableError)) throw e;
+    // the inventory cannot be written now: it holds this apply as pending, and still lists what was to be pruned
+    const done = [...(toApply.length > 0 ? [`${applied} of ${toApply.length} objects applied`] : []), ...(toDelete > 0 ? [`${deleted} of ${toDelete} deletions done`] : [])];
+    const inventory = toApply.length > 0 ? "the inventory records this apply as pending (its objects stay prune candidates)" : "the inventory still lists the objects left to prune";
+    throw new UnreachableError(`${e.message}; the apply of ${p.env.name} was interrupted: ${done.join(", ") || "nothing changed"}, the rest not; ${inventory}; re-run apply when the cluster is reachable`);
+  }
   const objects = cluster.objectsAfterApply(previous, result.entries, result.failed > 0);
   const rev = await cluster.writeInventory(p.kube, p.env.name, {
     ...(flags.rev ? { gitRevision: flags.rev } : {}),

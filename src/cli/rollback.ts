@@ -11,7 +11,7 @@ import { gitRoot, resolveRevision, RevisionError } from "../source/git.js";
 import { openRepository, selectEnvironments } from "../source/repository.js";
 import { ExitCode, UsageError } from "./errors.js";
 import type { Io } from "./main.js";
-import { addPlanOptions, inventoryObjects, preparePlan, withKubeErrors, type PlanFlags } from "./plan.js";
+import { addPlanOptions, preparePlan, withKubeErrors, type PlanFlags } from "./plan.js";
 
 interface RollbackFlags extends PlanFlags {
   to?: string;
@@ -73,7 +73,10 @@ export function registerRollback(program: Command, io: Io, setExit: (code: numbe
           const p = await preparePlan(path, { ...flags, env: env.name, rev: commit }, io, setExit);
           if (!p) return;
           try {
-            const previous = inventoryObjects(p.inventory);
+            // with an interrupted apply's objects; and recorded as pending first, like apply (see cli/apply.ts)
+            const previous = cluster.currentObjects(p.inventory);
+            const toApply = p.plan.entries.filter((e) => (e.action === "created" || e.action === "configured") && e.desired).map((e) => e.ref);
+            if (toApply.length > 0) await cluster.markPending(p.kube, env.name, { startedAt: cluster.systemClock.now().toISOString(), by: `${userInfo().username}@${hostname()}/${process.pid}`, commit, objects: toApply });
             const result = await cluster.executePlan(p.kube, p.plan, { force: flags.forceConflicts ?? false, prune: flags.prune, clock: cluster.systemClock, crdTimeoutMs: 60_000, waitTimeoutMs: 0, pollMs: 500 });
             const rev = await cluster.writeInventory(p.kube, env.name, {
               gitRevision: commit,

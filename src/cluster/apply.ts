@@ -2,6 +2,9 @@
  * Executes a plan: server-side apply in stages (Namespaces, CRDs, ... see order.ts), waiting for CRDs to be
  * Established before the objects that use them, then deletions in reverse stage order. Deletions run only
  * when every apply succeeded (Flux garbage-collects only after a successful apply).
+ *
+ * A cluster that stops answering (UnreachableError) ends the run: the requests already in flight in the
+ * stage are let finish (so `onResult` has reported everything that reached the server), then it is thrown.
  */
 import type { KubeClient } from "./client.js";
 import { KubeError } from "./errors.js";
@@ -61,6 +64,16 @@ export async function executePlan(kube: KubeClient, plan: Plan, opts: ExecuteOpt
   };
   const toApply = plan.entries.filter((e) => (e.action === "created" || e.action === "configured") && e.desired);
   let failures = plan.entries.filter((e) => e.action === "skipped" && e.error).length;
+  // the first error that is not a per-object API error (the cluster went away): thrown once the stage settles
+  let fatal: { error: unknown } | undefined;
+  const settle = (err: unknown, e: PlanEntry): void => {
+    if (!(err instanceof KubeError)) {
+      fatal ??= { error: err };
+      return;
+    }
+    failures++;
+    record(e, failed(e, err));
+  };
   for (const stage of stages(toApply, (e) => e.ref)) {
     await Promise.all(
       stage.map(async (e) => {
@@ -78,11 +91,11 @@ export async function executePlan(kube: KubeClient, plan: Plan, opts: ExecuteOpt
           }
           record(e, rest);
         } catch (err) {
-          failures++;
-          record(e, failed(e, err));
+          settle(err, e);
         }
       }),
     );
+    if (fatal) throw fatal.error;
     if (stage.some((e) => e.ref.kind === "CustomResourceDefinition")) kube.resetDiscovery();
   }
   if (opts.waitTimeoutMs > 0) {
@@ -107,11 +120,11 @@ export async function executePlan(kube: KubeClient, plan: Plan, opts: ExecuteOpt
             await kube.delete(e.ref, e.live?.resourceVersion ? { resourceVersion: e.live.resourceVersion } : {});
             record(e, e);
           } catch (err) {
-            failures++;
-            record(e, failed(e, err));
+            settle(err, e);
           }
         }),
       );
+      if (fatal) throw fatal.error;
     }
   }
   const entries = plan.entries.map((e) => {

@@ -5,7 +5,7 @@ export { KubeError, type FieldConflict, type KubeErrorCode } from "./errors.js";
 export { diffObjects, normalizeForDiff, type FieldChange } from "./diff.js";
 export { computePlan, managedByMeshops, summarize, ENV_LABEL, type ChangeAction, type Plan, type PlanEntry, type PlanOptions } from "./plan.js";
 export { executePlan, type ApplyResult, type ExecuteOptions } from "./apply.js";
-export { currentObjects, ensureSystemNamespace, inventoryName, objectsAfterApply, readInventory, staleObjects, writeInventory, PRUNE_ANNOTATION, SYSTEM_NAMESPACE, type Inventory, type InventoryRevision } from "./inventory.js";
+export { currentObjects, ensureSystemNamespace, inventoryName, markPending, objectsAfterApply, readInventory, staleObjects, writeInventory, PRUNE_ANNOTATION, SYSTEM_NAMESPACE, type Inventory, type InventoryRevision, type PendingApply } from "./inventory.js";
 export { acquireLock, leaseName, LockHeldError, systemClock, type Clock, type Lock, type LockOptions } from "./lease.js";
 export { renderChangeSet, type ChangeSetFormat, type ChangeSetHeader } from "./changeset.js";
 export { stageOf, stages, kindStages } from "./order.js";

@@ -5,6 +5,12 @@
  * no secret data and operators should be able to read it; not a CRD: nothing to install first) with one JSON
  * key; newest revision first, the last `keepRevisions` kept. At ~100 bytes per object identity, 1 MiB holds
  * several revisions of a few thousand objects.
+ *
+ * Before an apply changes anything it records what it is about to apply as the inventory's `pending` apply
+ * (cli-utils' inventory does the same: add before apply, set after). If the apply never finishes (the API
+ * server or the process dies half-way), the objects it created are still inventoried: the next apply treats
+ * them as its own (prunes those that left Git) instead of orphaning them. Recording the outcome as a revision
+ * clears `pending`.
  */
 import { identityKey, type ResourceRef } from "../model/resource.js";
 import type { KubeClient, KubeObject } from "./client.js";
@@ -40,9 +46,22 @@ export interface InventoryRevision {
   objects: ResourceRef[];
 }
 
+/** An apply that started and has not (yet) recorded its outcome: what it may have created or changed. */
+export interface PendingApply {
+  /** ISO time the apply started changing the cluster. */
+  startedAt: string;
+  /** The lock holder (`user@host/pid`). */
+  by: string;
+  commit?: string;
+  /** Objects it applies; with the newest revision's objects, a superset of what meshops has in the cluster. */
+  objects: ResourceRef[];
+}
+
 export interface Inventory {
   env: string;
   revisions: InventoryRevision[];
+  /** Set while an apply runs, and left behind by one that was interrupted (see the file comment). */
+  pending?: PendingApply;
 }
 
 /** Name of an environment's inventory ConfigMap. */
@@ -68,9 +87,13 @@ export async function readInventory(kube: KubeClient, env: string): Promise<{ in
   return { inventory, ...(cm.metadata?.resourceVersion ? { resourceVersion: cm.metadata.resourceVersion } : {}) };
 }
 
-/** Objects of the newest revision (empty without an inventory). */
+/**
+ * Objects meshops may have in the cluster: the newest revision's plus those of an interrupted (pending) apply
+ * (empty without an inventory). These are the prune candidates.
+ */
 export function currentObjects(inv: Inventory | undefined): ResourceRef[] {
-  return inv?.revisions[0]?.objects ?? [];
+  const newest = inv?.revisions[0]?.objects ?? [];
+  return inv?.pending ? normalizeRefs([...newest, ...inv.pending.objects]) : newest;
 }
 
 /** Inventory objects that are not in `desired` (kustomize-controller's inventory.Diff). */
@@ -91,13 +114,11 @@ export async function ensureSystemNamespace(kube: KubeClient): Promise<void> {
   await kube.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: SYSTEM_NAMESPACE, labels: { "app.kubernetes.io/managed-by": "meshops" } } });
 }
 
-/** Adds a revision (newest first, keeping `keepRevisions`) and writes the inventory with optimistic concurrency. */
-export async function writeInventory(kube: KubeClient, env: string, rev: Omit<InventoryRevision, "revision">, keepRevisions = 10): Promise<InventoryRevision> {
+/** Reads, changes and writes the inventory with optimistic concurrency (re-reading after a lost race). */
+async function updateInventory<T>(kube: KubeClient, env: string, change: (inv: Inventory | undefined) => { next: Inventory; result: T }): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     const { inventory, resourceVersion } = await readInventory(kube, env);
-    const revisions = inventory?.revisions ?? [];
-    const entry: InventoryRevision = { revision: (revisions[0]?.revision ?? 0) + 1, ...rev, objects: normalizeRefs(rev.objects) };
-    const next: Inventory = { env, revisions: [entry, ...revisions].slice(0, keepRevisions) };
+    const { next, result } = change(inventory);
     const cm: KubeObject = {
       apiVersion: "v1",
       kind: "ConfigMap",
@@ -112,13 +133,33 @@ export async function writeInventory(kube: KubeClient, env: string, rev: Omit<In
     try {
       if (resourceVersion) await kube.replace(cm);
       else await kube.create(cm);
-      return entry;
+      return result;
     } catch (e) {
       // another writer got there first: read again and retry (the lease makes this rare)
       if (e instanceof KubeError && (e.code === "conflict" || e.code === "already_exists") && attempt < 5) continue;
       throw e;
     }
   }
+}
+
+/** Adds a revision (newest first, keeping `keepRevisions`), clears the pending apply and writes the inventory. */
+export async function writeInventory(kube: KubeClient, env: string, rev: Omit<InventoryRevision, "revision">, keepRevisions = 10): Promise<InventoryRevision> {
+  return updateInventory(kube, env, (inventory) => {
+    const revisions = inventory?.revisions ?? [];
+    const entry: InventoryRevision = { revision: (revisions[0]?.revision ?? 0) + 1, ...rev, objects: normalizeRefs(rev.objects) };
+    return { next: { env, revisions: [entry, ...revisions].slice(0, keepRevisions) }, result: entry };
+  });
+}
+
+/**
+ * Records an apply about to start (before it changes anything). An earlier interrupted apply's objects are
+ * kept in it: they may still be in the cluster, and only a recorded revision can account for them.
+ */
+export async function markPending(kube: KubeClient, env: string, pending: PendingApply): Promise<void> {
+  await updateInventory(kube, env, (inventory) => {
+    const objects = normalizeRefs([...(inventory?.pending?.objects ?? []), ...pending.objects]);
+    return { next: { env, revisions: inventory?.revisions ?? [], pending: { ...pending, objects } }, result: undefined };
+  });
 }
 
 /**
