@@ -13,13 +13,13 @@
  *
  * Usage: node bench/cluster/run.mjs [--runs N] [--objects N] [--per-file N] [--seed N] [--context NAME]
  *          [--only initial-apply,reapply,plan-nochange,plan-change,drift] [--drift-samples N]
- *          [--kubectl-diff-concurrency N] [--rev REV | --no-build] [--keep] [--fail-on-targets]
+ *          [--kubectl-diff-concurrency N] [--rev REV|worktree | --no-build] [--keep] [--fail-on-targets]
  *        node bench/cluster/run.mjs --cleanup ID   (removes what a --keep or killed run ID left; without ID: lists them)
  * Env:   KUBECONFIG_TESTENV  kubeconfig of a running test environment (else: scripts/testenv.sh up --dir <tmp>)
  *        MESHOPS_SHARED_DIR  folder holding crds/ (for a test environment the bench starts itself)
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
@@ -95,10 +95,20 @@ function buildMeshops() {
 
 /**
  * `--rev REV`: meshops as committed at REV, exported with `git archive` to out/meshops-<commit>/ and built
- * there (node_modules linked), so uncommitted work in the tree does not end up in the numbers. Returns the
- * folder holding bin/ and dist/.
+ * there (node_modules linked), so uncommitted work in the tree does not end up in the numbers; `--rev worktree`
+ * copies the working tree's sources instead (built apart from dist/). Returns the folder holding bin/ and dist/.
  */
 function meshopsAtRevision(rev) {
+  if (rev === "worktree") {
+    // the working tree as it is now (uncommitted and untracked sources included), built apart from dist/
+    const dir = join(outDir, "meshops-worktree");
+    log(`meshops: the working tree, copied to ${relative(repoRoot, dir)} and built there`);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    for (const p of ["src", "bin", "schemas", "package.json", "tsconfig.json", "tsconfig.build.json"]) cpSync(join(repoRoot, p), join(dir, p), { recursive: true });
+    buildIn(dir, "the working tree");
+    return { root: dir, commit: `${sh("git", ["rev-parse", "HEAD"]).stdout.trim()}+worktree` };
+  }
   const commit = sh("git", ["rev-parse", "--verify", `${rev}^{commit}`]).stdout.trim();
   if (!commit) throw new Error(`--rev ${rev}: not a commit`);
   const dir = join(outDir, `meshops-${commit.slice(0, 12)}`);
@@ -111,13 +121,18 @@ function meshopsAtRevision(rev) {
   mkdirSync(dir, { recursive: true });
   const x = sh("bash", ["-c", `git archive ${commit} | tar -x -C "$1"`, "-", dir]);
   if (x.status !== 0) throw new Error(`git archive ${commit}: ${x.stderr}`);
+  buildIn(dir, commit.slice(0, 12));
+  return { root: dir, commit };
+}
+
+/** Links node_modules into a copy of the repository and compiles it (tsc -p tsconfig.build.json). */
+function buildIn(dir, what) {
   symlinkSync(join(repoRoot, "node_modules"), join(dir, "node_modules"), "dir");
   const b = sh(process.execPath, [join(repoRoot, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], { cwd: dir });
   if (b.status !== 0) {
     rmSync(join(dir, "dist"), { recursive: true, force: true });
-    throw new Error(`tsc at ${commit.slice(0, 12)} failed: ${(b.stdout + b.stderr).slice(0, 500)}`);
+    throw new Error(`tsc of ${what} failed: ${(b.stdout + b.stderr).slice(0, 500)}`);
   }
-  return { root: dir, commit };
 }
 
 // ---------------------------------------------------------------------------------------------- test environment
@@ -569,10 +584,15 @@ async function measureDrift({ node, meshopsBin, envName, repo, childEnv, rawKc, 
     waiter?.();
   });
   const samples = [];
+  let initialMs = null;
   try {
-    // let the watch establish itself (initial LIST + WATCH); a first line, if any, is the initial report
-    await sleep(5000);
-    if (exited) return { status: `failed: meshops drift exited early: ${stderr.slice(0, 400)}` };
+    // the watch is established when the initial report (the first line) is out; then a short settle
+    const tStart = Date.now();
+    while (lines.length === 0 && !exited && Date.now() - tStart < 120_000) await Promise.race([new Promise((r) => (waiter = r)), sleep(200)]);
+    if (exited || lines.length === 0) return { status: `failed: meshops drift ${exited ? "exited" : "printed nothing within 120 s"}: ${stderr.slice(0, 400)}` };
+    initialMs = Date.now() - tStart;
+    log(`  initial report after ${initialMs} ms`);
+    await sleep(1000);
     const candidates = refs.filter((r) => r.kind === "VirtualService" || r.kind === "DestinationRule" || r.kind === "HTTPRoute");
     for (let i = 0; i < opts.driftSamples; i++) {
       const ref = candidates[(i * 7) % candidates.length];
@@ -606,7 +626,7 @@ async function measureDrift({ node, meshopsBin, envName, repo, childEnv, rawKc, 
     child.kill("SIGTERM");
   }
   const ms = samples.map((s) => s.ms).filter((x) => x !== null);
-  return { status: ms.length ? "measured" : "failed", samples, medianMs: median(ms), minMs: ms.length ? Math.min(...ms) : null, maxMs: ms.length ? Math.max(...ms) : null };
+  return { status: ms.length ? "measured" : "failed", initialReportMs: initialMs, samples, medianMs: median(ms), minMs: ms.length ? Math.min(...ms) : null, maxMs: ms.length ? Math.max(...ms) : null };
 }
 
 const TARGETS = { "initial-apply": 2, reapply: 5, "plan-nochange": 3, "plan-change": 3 };
@@ -661,7 +681,7 @@ function report({ meshopsCommit, started, loadBefore, loadAfter, runs, measured,
   for (const r of rows) log(`${pad(r.label, 34)} ${pad(r.meshops.medianCpuMs ?? "-", 9, true)} ${pad(r.kubectl.medianCpuMs ?? "-", 9, true)}   ${pad(r.meshops.medianServerCpuMs ?? "-", 15, true)} ${pad(r.kubectl.medianServerCpuMs ?? "-", 15, true)}`);
 
   const uniqueProblems = [...new Set(problems)];
-  log(`\nEquivalence: ${uniqueProblems.length === 0 ? `OK: every run did the expected work (${n} created / ${n} unchanged / 1 changed object: ${changed.meshops.kind} ${changed.meshops.name}), 0 errors` : "FAILED"}`);
+  log(`\nEquivalence: ${uniqueProblems.length === 0 ? `OK: every run did the expected work (${n} objects created, ${n} unchanged, or 1 changed: ${changed.meshops.kind} ${changed.meshops.name}; the drift lines named the patched objects), 0 errors` : "FAILED"}`);
   for (const p of uniqueProblems.slice(0, 15)) log(`  - ${p}`);
 
   const targets = rows.map((r) => ({ name: `${r.label}: kubectl/meshops ≥ ${r.target}×`, pass: r.pass, detail: `${r.ratio ?? "-"}×` }));
