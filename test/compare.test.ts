@@ -12,6 +12,7 @@ interface ComparisonJson {
   onlyInB: { subject: string }[];
   changed: { subject: string; changes: { path: string; old?: unknown; new?: unknown }[] }[];
   identical: number;
+  semantic: { subject: string; kind: string; change: string; risk: string }[];
 }
 
 describe("meshops compare", () => {
@@ -26,11 +27,19 @@ describe("meshops compare", () => {
     const reviews = c.changed[1]!.changes.map((x) => x.path);
     expect(reviews).toContain(".spec.http[0].route[0].weight");
     expect(c.identical).toBeGreaterThan(10);
+    // what the difference does: production sends all reviews traffic to v1, staging splits v1/v3
+    expect(c.semantic).toContainEqual({ subject: "reviews.bookinfo.svc", kind: "traffic", change: expect.stringContaining("v1 50% → 0%, v2 0% → 100%, v3 50% → 0%") as string, risk: "high" });
 
     const text = meshops(["compare", "staging", "production", bookinfo]);
     expect(text.stdout).toContain("compare staging → production: 0 only in staging, 0 only in production, 2 changed");
     expect(text.stdout).toContain("~ Deployment/bookinfo/productpage-v1 (base/productpage.yaml:23 → base/productpage.yaml:23)\n    .spec.replicas: 1 → 3\n");
     expect(text.stdout).toContain(".spec.http[0].route[0].weight: 50 → (absent)");
+    expect(text.stdout).toMatch(/^semantic changes staging → production:\n {2}reviews\.bookinfo\.svc +traffic +route 1 /m);
+    expect(text.stdout).toMatch(/\ncompare staging → production/);
+    const md = meshops(["compare", "staging", "production", bookinfo, "-f", "markdown"]);
+    expect(md.stdout).toContain("### meshops compare: `staging` → `production`");
+    expect(md.stdout).toContain("| `reviews.bookinfo.svc` | traffic |");
+    expect(md.stdout).toContain("<details><summary>compare staging → production: 0 only in staging");
   });
 
   it("lists objects only in one environment, masks Secret data and refuses unknown environments", () => {

@@ -1,13 +1,17 @@
 /**
- * `meshops compare A B`: what one environment's rendered configuration has that another's does not, at
- * object level (objects only in A, only in B, changed fields per object). No cluster is needed: both sides
- * are rendered from the repository (e.g. what staging runs that production does not yet).
+ * `meshops compare A B`: what one environment's rendered configuration has that another's does not: first
+ * semantically (the MeshModel diff of `meshops diff`: traffic moved, routes, access opened or closed, mTLS,
+ * read as "from A to B"), then at object level (objects only in A, only in B, changed fields per object).
+ * No cluster is needed: both sides are rendered from the repository (e.g. what staging runs that production
+ * does not yet).
  */
 import { Option, type Command } from "commander";
 import { resolve } from "node:path";
 import { diffObjects, formatValue, type FieldChange } from "../cluster/diff.js";
 import type { Environment } from "../config/load.js";
 import { identityKey, subjectOf, type Manifest } from "../model/resource.js";
+import { renderDiffMarkdown, renderDiffText, semanticDiff, type SemanticDiffLine } from "../diff/index.js";
+import { buildMeshModel } from "../model/mesh-model.js";
 import { renderText } from "../report/formats.js";
 import { renderEnvironment } from "../source/render.js";
 import { openRepository, selectEnvironments } from "../source/repository.js";
@@ -16,7 +20,7 @@ import { addCommonOptions, type Io } from "./main.js";
 
 interface CompareFlags {
   rev?: string;
-  format: "text" | "json";
+  format: "text" | "markdown" | "json";
   chdir?: string;
 }
 
@@ -96,13 +100,19 @@ export function renderComparisonText(c: Comparison): string {
   return `${out.join("\n")}\n`;
 }
 
+/** Markdown for an MR note: the semantic table, then the objects in a collapsible section. */
+export function renderComparisonMarkdown(c: Comparison, semantic: readonly SemanticDiffLine[]): string {
+  const objects = renderComparisonText(c).trimEnd();
+  return `### meshops compare: \`${c.a}\` → \`${c.b}\`\n\n${renderDiffMarkdown(semantic)}\n<details><summary>${objects.split("\n")[0]}</summary>\n\n\`\`\`diff\n${objects.split("\n").slice(1).join("\n")}\n\`\`\`\n</details>\n`;
+}
+
 export function registerCompare(program: Command, io: Io, setExit: (code: number) => void): void {
-  addCommonOptions(program.command("compare").description("diff two environments' rendered configuration, object by object and field by field (no cluster needed)"))
+  addCommonOptions(program.command("compare").description("diff two environments' rendered configuration: what it does (traffic, access, mTLS), then object by object and field by field (no cluster needed)"))
     .argument("<a>", "environment")
     .argument("<b>", "environment to compare it with")
     .argument("[path]", "repository folder (default: found from the current directory)")
     .option("--rev <rev>", "render the repository at this git revision")
-    .addOption(new Option("-f, --format <format>", "output format").choices(["text", "json"]).default("text"))
+    .addOption(new Option("-f, --format <format>", "output format").choices(["text", "markdown", "json"]).default("text"))
     .action(async (a: string, b: string, path: string | undefined, flags: CompareFlags) => {
       if (a === b) throw new UsageError(`compare needs two different environments, got ${a} twice`);
       const cwd = flags.chdir ? resolve(io.cwd, flags.chdir) : io.cwd;
@@ -122,7 +132,11 @@ export function registerCompare(program: Command, io: Io, setExit: (code: number
           sides.push({ env, manifests: rendered.manifests });
         }
         const c = compareManifests(sides[0]!, sides[1]!);
-        io.stdout(flags.format === "json" ? `${JSON.stringify(c, null, 2)}\n` : renderComparisonText(c));
+        // "from A to B": what B's configuration does differently from A's
+        const semantic = semanticDiff(buildMeshModel(sides[0]!.manifests), buildMeshModel(sides[1]!.manifests));
+        if (flags.format === "json") io.stdout(`${JSON.stringify({ ...c, semantic: semantic.map((l) => ({ subject: l.subject, kind: l.kind, change: l.change, risk: l.risk })) }, null, 2)}\n`);
+        else if (flags.format === "markdown") io.stdout(renderComparisonMarkdown(c, semantic));
+        else io.stdout(`semantic changes ${c.a} → ${c.b}:\n${renderDiffText(semantic).trimEnd().replace(/^/gm, "  ")}\n${renderComparisonText(c)}`);
       } finally {
         repo.dispose();
       }
