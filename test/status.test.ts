@@ -29,6 +29,7 @@ interface StatusJson {
     pending?: Record<string, number>;
     changes?: boolean;
     atRepositoryCommit?: boolean;
+    drift?: Record<string, number>;
   }[];
 }
 
@@ -61,6 +62,8 @@ environments:
     // staging moves ahead: a committed change applied there only, then an uncommitted one
     const second = commit(dir, { [`envs/${stg}/all.yaml`]: `${nsYaml(ns)}---\n${cm(ns, "settings", "2")}`, [`envs/${prd}/all.yaml`]: `${nsYaml(ns)}---\n${cm(ns, "settings", "2")}---\n${cm(ns, "extra", "x")}` }, "settings v2");
     expect(run(["apply", "--env", stg]).code).toBe(0);
+    // an out-of-band change in production: drift against its applied revision, not a pending change
+    execFileSync("kubectl", ["--kubeconfig", kc, "--context", "production", "-n", ns, "label", "configmap", "settings", "hotfix=yes"], { stdio: "ignore" });
 
     const r = run(["status", "-f", "json"]);
     expect(r.code).toBe(0);
@@ -72,6 +75,8 @@ environments:
     expect(by[stg]!.pending).toEqual({ created: 0, configured: 0, unchanged: 2, deleted: 0, skipped: 0 });
     expect(by[prd]).toMatchObject({ context: "production", reachable: true, applied: { revision: 1, commit: first }, changes: true, atRepositoryCommit: false });
     expect(by[prd]!.pending).toEqual({ created: 1, configured: 1, unchanged: 1, deleted: 0, skipped: 0 });
+    expect(by[stg]!.drift).toEqual({ drifted: 0, missing: 0, extra: 0, degraded: 0, errors: 0 });
+    expect(by[prd]!.drift).toEqual({ drifted: 1, missing: 0, extra: 0, degraded: 0, errors: 0 });
     expect(by[gone]).toMatchObject({ context: "gone", reachable: false });
     expect(by[gone]!.error).toContain("unreachable");
 
@@ -81,7 +86,8 @@ environments:
     expect(text.stdout).toContain(`${stg} (context staging)\n  applied:  revision 2 at ${second.slice(0, 12)} settings v2 (complete, 2 objects)`);
     expect(text.stdout).toContain("  pending:  none (0 to create, 0 to change, 0 to prune, 2 unchanged)");
     expect(text.stdout).toContain(`${prd} (context production)\n  applied:  revision 1 at ${first.slice(0, 12)} initial (complete, 2 objects)`);
-    expect(text.stdout).toContain("  pending:  1 to create, 1 to change, 0 to prune, 1 unchanged");
+    expect(text.stdout).toContain(`  pending:  1 to create, 1 to change, 0 to prune, 1 unchanged\n  drift:    1 drifted (meshops drift --env ${prd})`);
+    expect(text.stdout).toContain("  pending:  none (0 to create, 0 to change, 0 to prune, 2 unchanged)\n  drift:    none");
     expect(text.stdout).toMatch(new RegExp(`${gone} \\(context gone\\)\\n  unreachable: cluster gone at https://127.0.0.1:1 is unreachable`));
 
     // the working tree counts: an uncommitted removal is a pending prune in staging

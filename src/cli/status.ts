@@ -9,6 +9,7 @@ import type { ClusterStatus } from "../cluster/status.js";
 import { commitInfo, gitRoot } from "../source/git.js";
 import { renderEnvironment } from "../source/render.js";
 import { openRepository, selectEnvironments } from "../source/repository.js";
+import type { Environment } from "../config/load.js";
 import { describeError, ExitCode } from "./errors.js";
 import { addClusterOptions, addCommonOptions, type Io } from "./main.js";
 
@@ -31,6 +32,8 @@ export interface EnvironmentStatus extends Partial<ClusterStatus> {
   error?: string;
   /** The applied commit is the one the repository is at (with no pending changes: in sync). */
   atRepositoryCommit?: boolean;
+  /** Out-of-band changes against the applied revision (`meshops drift`), or why they could not be computed. */
+  drift?: { drifted: number; missing: number; extra: number; degraded: number; errors: number } | { error: string };
 }
 
 export function registerStatus(program: Command, io: Io, setExit: (code: number) => void): void {
@@ -61,7 +64,8 @@ export function registerStatus(program: Command, io: Io, setExit: (code: number)
               kube = cluster.createKubeClient(cluster.loadKubeConfig(target), { maxRetries: 1 });
               const s = await clusterStatus(kube, env.name, rendered.manifests);
               const atCommit = head && s.applied?.commit ? s.applied.commit === head.commit && !dirty : undefined;
-              return { ...base, reachable: true, ...s, ...(atCommit !== undefined ? { atRepositoryCommit: atCommit } : {}) };
+              const drift = s.applied ? await driftCounts(kube, env, { cwd, path, top }) : undefined;
+              return { ...base, reachable: true, ...s, ...(atCommit !== undefined ? { atRepositoryCommit: atCommit } : {}), ...(drift ? { drift } : {}) };
             } catch (e) {
               const code = (e as { code?: unknown }).code;
               if (code === "unreachable") return { ...base, reachable: false, error: (e as Error).message };
@@ -81,6 +85,21 @@ export function registerStatus(program: Command, io: Io, setExit: (code: number)
         repo.dispose();
       }
     });
+}
+
+/** Drift of an applied environment against its applied revision, counted. */
+async function driftCounts(kube: import("../cluster/index.js").KubeClient, env: Environment, src: { cwd: string; path: string | undefined; top: string | undefined }): Promise<EnvironmentStatus["drift"]> {
+  const { desiredState } = await import("./drift.js");
+  const { computeDrift, summarizeDrift } = await import("../cluster/drift.js");
+  try {
+    const { desired } = await desiredState(kube, env, { ...src, rev: undefined, workingTree: false });
+    if (!desired) return undefined;
+    const s = summarizeDrift(await computeDrift(kube, desired.manifests, { env: env.name, inventory: desired.inventory }));
+    return { drifted: s.drifted, missing: s.missing, extra: s.extra, degraded: s.degraded, errors: s.error };
+  } catch (e) {
+    if ((e as { code?: unknown }).code === "unreachable") throw e;
+    return { error: (e as Error).message };
+  }
 }
 
 async function workingTreeDirty(top: string): Promise<boolean> {
@@ -115,6 +134,12 @@ export function renderStatusText(repository: { commit?: string; subject?: string
     const p = r.pending!;
     const counts = `${p.created} to create, ${p.configured} to change, ${p.deleted} to prune, ${p.unchanged} unchanged${p.skipped ? `, ${p.skipped} skipped` : ""}`;
     out.push(`  pending:  ${r.changes ? counts : `none (${counts})`}${r.errors ? `; ${r.errors} objects could not be planned` : ""}`);
+    if (r.drift && "error" in r.drift) out.push(`  drift:    unknown: ${r.drift.error}`);
+    else if (r.drift) {
+      const d = r.drift;
+      const parts = [d.drifted && `${d.drifted} drifted`, d.missing && `${d.missing} missing`, d.extra && `${d.extra} extra`, d.degraded && `${d.degraded} degraded`, d.errors && `${d.errors} unreadable`].filter(Boolean);
+      out.push(`  drift:    ${parts.length ? `${parts.join(", ")} (meshops drift --env ${r.env})` : "none"}`);
+    }
   }
   return `${out.join("\n")}\n`;
 }
