@@ -400,7 +400,9 @@ async function main() {
   const id = `cb${Date.now().toString(36).slice(-6)}`;
   const envName = `bench-${id}`;
   const runDir = join(outDir, id);
-  const labels = { [cluster.ENV_LABEL]: envName };
+  // meshops adds this label to everything it applies; kubectl's copy carries the same key with a value that is no
+  // meshops environment, so the objects are alike but meshops never sees kubectl's copy as its own (drift, prune)
+  const labels = { meshops: { [cluster.ENV_LABEL]: envName }, kubectl: { [cluster.ENV_LABEL]: `kubectl-${id}` } };
   let cleaned = false;
   const cleanup = async () => {
     if (cleaned) return;
@@ -425,8 +427,8 @@ async function main() {
   try {
     log(`run ${id}: generate ${opts.objects} objects (${opts.perFile} per file, seed ${opts.seed}) twice, namespaces ${id}-m-* (meshops) and ${id}-k-* (kubectl), context ${opts.context}`);
     const sides = {
-      meshops: generate({ out: join(runDir, "meshops"), seed: opts.seed, objects: opts.objects, perFile: opts.perFile, nsPrefix: `${id}-m-`, labels }),
-      kubectl: generate({ out: join(runDir, "kubectl"), seed: opts.seed, objects: opts.objects, perFile: opts.perFile, nsPrefix: `${id}-k-`, labels }),
+      meshops: generate({ out: join(runDir, "meshops"), seed: opts.seed, objects: opts.objects, perFile: opts.perFile, nsPrefix: `${id}-m-`, labels: labels.meshops }),
+      kubectl: generate({ out: join(runDir, "kubectl"), seed: opts.seed, objects: opts.objects, perFile: opts.perFile, nsPrefix: `${id}-k-`, labels: labels.kubectl }),
     };
     const repo = sides.meshops.dir;
     writeFileSync(
