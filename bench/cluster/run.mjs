@@ -55,7 +55,7 @@ function parseArgs(argv) {
     else if (a === "--rev") o.rev = argv[++i];
     else if (a === "--keep") o.keep = true;
     else if (a === "--fail-on-targets") o.failOnTargets = true;
-    else if (a === "--cleanup") o.cleanup = argv[++i] ?? "";
+    else if (a === "--cleanup") o.cleanup = argv[i + 1] && !argv[i + 1].startsWith("-") ? argv[++i] : "";
     else if (a === "-h" || a === "--help") {
       process.stdout.write(readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(1, 20).join("\n").replace(/^ ?\*\/?/gm, "") + "\n");
       process.exit(0);
