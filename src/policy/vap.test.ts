@@ -146,6 +146,17 @@ metadata: {name: shop, labels: {team: web}}
       "ValidatingAdmissionPolicy no-wildcard (binding no-wildcard-binding) denies AuthorizationPolicy/pay/b: namespace pay has no team label",
     ]);
   });
+  it("gives cluster-scoped objects an empty request.namespace and a null namespaceObject", () => {
+    const p =
+      policy(`  matchConstraints:
+    resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [namespaces]}]
+  validations:
+    - expression: "request.namespace == '' && namespaceObject == null && request.name == object.metadata.name && object.metadata.name.startsWith('team-')"
+      messageExpression: "'namespace ' + request.name + ' must start with team-'"
+`) + binding("  policyName: no-wildcard\n  validationActions: [Warn]\n");
+    const nsText = (name: string) => `---\napiVersion: v1\nkind: Namespace\nmetadata: {name: ${name}}\n`;
+    expect(run(p, nsText("team-a") + nsText("shop")).map((f) => [f[1], f[3]])).toEqual([["warning", "ValidatingAdmissionPolicy no-wildcard (binding no-wildcard-binding) warns about Namespace/shop: namespace shop must start with team-"]]);
+  });
   it("takes params from a paramRef by name, per namespace, and follows parameterNotFoundAction", () => {
     const p =
       policy(`  paramKind: {apiVersion: v1, kind: ConfigMap}

@@ -289,7 +289,8 @@ function evaluateOne(ctx: BindingContext, t: AdmissionTarget, namespaces: Map<st
       requestKind: { group: t.group, version: t.version, kind: m.ref.kind },
       requestResource: { group: t.group, version: t.version, resource: t.info.resource },
       name: m.ref.name,
-      ...(ns !== undefined ? { namespace: ns } : {}),
+      // The API server sends "" for cluster-scoped objects.
+      namespace: ns ?? "",
       operation: "CREATE",
       userInfo: { username: "meshops:offline", groups: ["system:authenticated"] },
       dryRun: false,
@@ -342,7 +343,8 @@ function evaluateOne(ctx: BindingContext, t: AdmissionTarget, namespaces: Map<st
         if (!("error" in mr) && typeof mr.value === "string" && mr.value.trim() !== "" && !mr.value.includes("\n")) message = mr.value.trim();
       }
       const paramNote = param ? ` (params ${subjectOf(param.ref)})` : "";
-      out.push(policyFindingAt(userPolicyViolation, m, `${who} denies ${subjectOf(m.ref)}${paramNote}: ${message}${v.reason ? ` (reason ${v.reason})` : ""}`, fieldPathOf(v.fieldPath), ctx.severity));
+      const verb = ctx.severity === "error" ? "denies" : ctx.severity === "warning" ? "warns about" : "audits";
+      out.push(policyFindingAt(userPolicyViolation, m, `${who} ${verb} ${subjectOf(m.ref)}${paramNote}: ${message}${v.reason ? ` (reason ${v.reason})` : ""}`, fieldPathOf(v.fieldPath), ctx.severity));
     }
   }
   return out;
