@@ -39,8 +39,9 @@ export function runPolicies(model: MeshModel, input: PolicyInput): Finding[] {
   const out: Finding[] = [];
   const zt = resolveZeroTrust(input.zeroTrust);
   if (zt) out.push(...runZeroTrust(model, zt, input.env));
-  const rendered = new Set(model.manifests.map((m) => identityKey(m.ref)));
-  const fromFiles = input.policyFiles.filter((m) => !rendered.has(identityKey(m.ref)));
+  // A policy file inside the environment's own path is rendered too: use the rendered object once.
+  const rendered = input.policyFiles.length ? new Set(model.manifests.map((m) => identityKey(m.ref))) : undefined;
+  const fromFiles = rendered ? input.policyFiles.filter((m) => !rendered.has(identityKey(m.ref))) : [];
   const policies = [...model.manifests.filter(isAdmissionPolicy), ...fromFiles.filter(isAdmissionPolicy)];
   if (policies.length > 0) {
     out.push(...evaluateAdmissionPolicies({ policies, objects: model.manifests, paramSources: [...model.manifests, ...fromFiles], resourceOf: resourceMapper([...input.crds, ...model.manifests.filter((m) => m.ref.kind === "CustomResourceDefinition")]) }));

@@ -186,6 +186,10 @@ describe("MSH6010 default-deny AuthorizationPolicy", () => {
     const text = meshStrict + ns("shop") + denyAll("shop").replace("spec: {}", "spec: {action: DENY, rules: [{}]}");
     expect(run(text, {}, "MSH6010")).toEqual([]);
   });
+  it("names namespaces that hold Istio policy but no Namespace object, at meshops.yaml", () => {
+    const text = meshStrict + denyAll("shop").replace("spec: {}", "spec: {rules: [{from: [{source: {namespaces: [web]}}]}]}");
+    expect(run(text, {}, "MSH6010")).toEqual([["MSH6010", "meshops.yaml:7", "environment prod: no default-deny AuthorizationPolicy (spec: {}) in the root namespace istio-system nor in namespace shop"]]);
+  });
   it("points at meshops.yaml when nothing names a namespace", () => {
     expect(run(meshStrict, {}, "MSH6010")).toEqual([["MSH6010", "meshops.yaml:7", "environment prod: no default-deny AuthorizationPolicy (spec: {}) in the root namespace istio-system"]]);
   });

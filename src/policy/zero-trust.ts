@@ -184,9 +184,10 @@ function isDefaultDeny(p: MeshModel["istio"]["authorizationPolicies"][number]): 
   return false;
 }
 
-/** Namespaces whose workloads Istio serves: Namespaces with injection, and namespaces of workloads not in Linkerd. */
+/** Namespaces whose workloads Istio serves: Namespaces with injection, namespaces with Istio security policy, and namespaces of workloads not in Linkerd. */
 function istioNamespaces(model: MeshModel, root: string): string[] {
   const names = new Set<string>();
+  for (const p of [...model.istio.authorizationPolicies, ...model.istio.peerAuthentications]) names.add(p.namespace);
   for (const ns of model.namespaces.values()) if (ns.istioInjection === "enabled" || (ns.istioRevision !== undefined && ns.istioInjection !== "disabled")) names.add(ns.name);
   for (const w of model.workloads) {
     const ns = model.namespaces.get(w.namespace);
