@@ -15,6 +15,7 @@ import { registerRender } from "./render.js";
 import { registerRollback } from "./rollback.js";
 import { registerSchemas } from "./schemas.js";
 import { registerStatus } from "./status.js";
+import { registerWebhook } from "./webhook.js";
 import { describeError, ExitCode } from "./errors.js";
 
 /** The package version, for --version and report metadata. */
@@ -73,6 +74,7 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   registerCompare(program, ctx, setExit);
   registerDrift(program, ctx, setExit);
   registerAdopt(program, ctx, setExit);
+  registerWebhook(program, ctx, setExit);
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (e) {
