@@ -306,6 +306,8 @@ describe("webhook server", () => {
     const invalid = await h.post(noAfter);
     expect(invalid.status).toBe(400);
     expect(invalid.json.error).toBe("invalid Push Hook payload: after: Invalid input: expected string, received undefined");
+    const notSha = await h.post(pushPayload({ after: "$(touch /tmp/pwned)" }));
+    expect(notSha).toEqual({ status: 400, json: { error: "invalid Push Hook payload: after: expected a 40- or 64-digit hex commit SHA" } });
     const wrongKind = await h.post(mrPayload);
     expect(wrongKind.status).toBe(400);
     expect(String(wrongKind.json.error)).toContain("object_kind");

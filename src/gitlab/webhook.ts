@@ -14,6 +14,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { z } from "zod";
 
+/** A commit SHA: 40 hex digits (SHA-1 repositories) or 64 (SHA-256); `before`/`after` reach a shell's environment. */
+const shaSchema = z.string().regex(/^[0-9a-f]{40}(?:[0-9a-f]{24})?$/, "expected a 40- or 64-digit hex commit SHA");
+
 const commitSchema = z.object({
   id: z.string(),
   message: z.string(),
@@ -24,8 +27,8 @@ const commitSchema = z.object({
 /** `X-Gitlab-Event: Push Hook`: the fields meshops reads (others are dropped). */
 export const pushEventSchema = z.object({
   object_kind: z.literal("push"),
-  before: z.string(),
-  after: z.string(),
+  before: shaSchema,
+  after: shaSchema,
   ref: z.string(),
   checkout_sha: z.string().nullable().optional(),
   user_username: z.string().optional(),

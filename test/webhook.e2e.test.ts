@@ -1,0 +1,160 @@
+/** `meshops webhook serve` end to end: the built CLI in its own process, GitLab-shaped deliveries over HTTP. */
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { meshops, repoRoot } from "./helpers.js";
+
+const token = "e2e-hook-secret-4b9d0c";
+const bin = join(repoRoot, "bin", "meshops.js");
+
+/** GitLab's documented Push Hook example (webhook_events.md), trimmed, on branch main. */
+const push = {
+  object_kind: "push",
+  event_name: "push",
+  before: "95790bf891e76fee5e1747ab589903a6a1f80f22",
+  after: "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
+  ref: "refs/heads/main",
+  ref_protected: true,
+  checkout_sha: "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
+  user_id: 4,
+  user_name: "John Smith",
+  user_username: "jsmith",
+  user_email: "john@example.com",
+  project_id: 15,
+  project: { id: 15, name: "Diaspora", web_url: "http://example.com/mike/diaspora", path_with_namespace: "mike/diaspora", default_branch: "main" },
+  commits: [
+    {
+      id: "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
+      message: "fixed readme",
+      title: "fixed readme",
+      timestamp: "2012-01-03T23:36:29+02:00",
+      url: "http://example.com/mike/diaspora/commit/da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
+      author: { name: "GitLab dev user", email: "gitlabdev@dv6700.(none)" },
+      added: ["CHANGELOG"],
+      modified: ["app/controller/application.rb"],
+      removed: [],
+    },
+  ],
+  total_commits_count: 1,
+};
+
+/** The headers GitLab sends with a Push Hook delivery. */
+function gitlabHeaders(over: Record<string, string> = {}): Record<string, string> {
+  return {
+    "content-type": "application/json",
+    "user-agent": "GitLab/17.6.0",
+    "x-gitlab-event": "Push Hook",
+    "x-gitlab-token": token,
+    "x-gitlab-instance": "https://gitlab.example.com",
+    "x-gitlab-webhook-uuid": "6c2ad3f0-1b1e-4f3e-8a4b-0e7e8f2f6a11",
+    "x-gitlab-event-uuid": "b1c6f8a2-9d3e-4a57-8c1f-2e4d6a8b0c13",
+    "idempotency-key": "f0e1d2c3-b4a5-4697-8879-6a5b4c3d2e1f",
+    ...over,
+  };
+}
+
+interface Served {
+  child: ChildProcessWithoutNullStreams;
+  url: string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+let running: Served | undefined;
+afterEach(() => {
+  if (running && running.child.exitCode === null) running.child.kill("SIGKILL");
+  running = undefined;
+});
+
+async function serve(args: string[]): Promise<Served> {
+  const child = spawn(process.execPath, [bin, "webhook", "serve", "--listen", "127.0.0.1:0", ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, NO_COLOR: "1", MESHOPS_WEBHOOK_TOKEN: token },
+  });
+  let out = "";
+  let err = "";
+  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no listening line; stderr: ${err}`)), 20_000);
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /meshops webhook: listening on (http:\/\/127\.0\.0\.1:\d+)\n/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    void exited.then((code) => reject(new Error(`exited ${code} before listening; stderr: ${err}`)));
+  });
+  running = { child, url, stderr: () => err, exited };
+  return running;
+}
+
+async function waitFor(check: () => boolean, what: string, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe("meshops webhook serve", () => {
+  it("runs --exec with the push in MESHOPS_* variables and exits 0 on SIGTERM", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "meshops-webhook-"));
+    const out = join(dir, "reconciled");
+    const s = await serve(["--branch", "main", "--exec", `printf '%s %s %s %s %s %s' "$MESHOPS_EVENT" "$MESHOPS_AFTER" "$MESHOPS_REF" "$MESHOPS_PROJECT" "$MESHOPS_USER" "\${MESHOPS_WEBHOOK_TOKEN:-unset}" > ${out}`]);
+
+    const health = await fetch(`${s.url}/healthz`);
+    expect(health.status).toBe(200);
+
+    const wrong = await fetch(`${s.url}/`, { method: "POST", headers: gitlabHeaders({ "x-gitlab-token": "guess-0001" }), body: JSON.stringify(push) });
+    expect(wrong.status).toBe(401);
+
+    const res = await fetch(`${s.url}/`, { method: "POST", headers: gitlabHeaders(), body: JSON.stringify(push) });
+    expect(res.status).toBe(202);
+    await waitFor(() => existsSync(out) && readFileSync(out, "utf8").length > 0, "the reconcile command");
+    expect(readFileSync(out, "utf8")).toBe("push da1560886d4f094c3e6c9ef40349f7d38b5d27d7 refs/heads/main mike/diaspora jsmith unset");
+    await waitFor(() => s.stderr().includes("reconcile succeeded"), "the reconcile log line");
+
+    s.child.kill("SIGTERM");
+    expect(await s.exited).toBe(0);
+    const log = s.stderr();
+    expect(log).toMatch(/"msg":"reconcile succeeded for da1560886d4f094c3e6c9ef40349f7d38b5d27d7".*"exit":0,"durationMs":\d+/);
+    expect(log).toContain("wrong X-Gitlab-Token");
+    expect(log).not.toContain("guess-0001");
+    expect(log).not.toContain(token);
+  });
+
+  it("lets a running reconcile finish on SIGTERM", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "meshops-webhook-"));
+    const out = join(dir, "done");
+    const s = await serve(["--exec", `sleep 1; printf '%s' "$MESHOPS_AFTER" > ${out}`]);
+    expect((await fetch(`${s.url}/`, { method: "POST", headers: gitlabHeaders(), body: JSON.stringify(push) })).status).toBe(202);
+    await waitFor(() => s.stderr().includes("reconcile started"), "the reconcile to start");
+    s.child.kill("SIGTERM");
+    expect(await s.exited).toBe(0);
+    expect(readFileSync(out, "utf8")).toBe(push.after);
+  });
+
+  it("without --exec only logs the request; other branches are ignored", async () => {
+    const s = await serve([]);
+    const other = await fetch(`${s.url}/`, { method: "POST", headers: gitlabHeaders({ "idempotency-key": "k-1" }), body: JSON.stringify({ ...push, ref: "refs/heads/feature" }) });
+    expect(await other.json()).toEqual({ status: "ignored", reason: "not the tracked branch main" });
+    await fetch(`${s.url}/`, { method: "POST", headers: gitlabHeaders({ "idempotency-key": "k-2" }), body: JSON.stringify(push) });
+    await waitFor(() => s.stderr().includes(`reconcile requested for ${push.after}`), "the reconcile request line");
+    s.child.kill("SIGINT");
+    expect(await s.exited).toBe(0);
+  });
+
+  it("refuses to start without MESHOPS_WEBHOOK_TOKEN, and with a bad --listen", () => {
+    const r = meshops(["webhook", "serve", "--listen", "127.0.0.1:0"], { env: { MESHOPS_WEBHOOK_TOKEN: undefined } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("MESHOPS_WEBHOOK_TOKEN");
+    const bad = meshops(["webhook", "serve", "--listen", "localhost"], { env: { MESHOPS_WEBHOOK_TOKEN: token } });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--listen localhost");
+  });
+});
