@@ -4,11 +4,14 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
 import { createKubeClient, type KubeClient, type KubeObject } from "../src/cluster/client.js";
 import { loadKubeConfig } from "../src/cluster/kubeconfig.js";
-import { commit, crdsDir, gitRepo, meshops, unique, type JsonReport } from "./helpers.js";
+import { commit, crdsDir, gitRepo, meshops, unique, yieldToEventLoop, type JsonReport } from "./helpers.js";
+
+// spawnSync blocks the worker: give vitest's RPC a turn between tests.
+afterEach(yieldToEventLoop);
 
 function checkJson(cwd: string, args: string[] = []): { code: number; report: JsonReport; stderr: string } {
   const r = meshops(["check", "--format", "json", "--crds", crdsDir, ...args], { cwd });
