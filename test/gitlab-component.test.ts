@@ -280,6 +280,9 @@ describe("review component", () => {
     expect(job.stage).toBe("test");
     expect(job.image).toBe(`registry.gitlab.com/meshops/meshops:${pkg.version}`);
     expect(job.interruptible).toBe(true);
+    // with an environment (CI_ENVIRONMENT_NAME set) meshops ci would apply instead of review
+    expect(job).not.toHaveProperty("environment");
+    expect(job).not.toHaveProperty("resource_group");
     const artifacts = job.artifacts as Obj;
     expect(artifacts.when).toBe("always");
     expect(artifacts.reports).toEqual(contractReports("production"));
