@@ -207,6 +207,11 @@ data: {forbidden: "cluster.local/ns/legacy"}
     expect(fail[0]?.[3]).toMatch(/no such key: missing evaluating object\.spec\.missing\.field == 1 for AuthorizationPolicy\/shop\/a \(failurePolicy Fail: the API server rejects the object\)/);
     expect(run(p("Ignore"), ap("a", "x")).map((f) => [f[0], f[1]])).toEqual([["MSH6102", "warning"]]);
   });
+  it("rejects what the API server's validation rejects: no validationActions, a paramRef with both name and selector, no resourceRules", () => {
+    expect(run(noWildcard.replace("validationActions: [Deny]", "validationActions: []"), ap("a", "*"))).toEqual([["MSH6101", "error", "policies.yaml:22", "ValidatingAdmissionPolicyBinding no-wildcard-binding: spec.validationActions must name Deny, Warn or Audit"]]);
+    expect(run(noWildcard.replace("validationActions: [Deny]", "validationActions: [Deny]\n  paramRef: {name: x, selector: {}}"), ap("a", "*"))[0]?.[3]).toBe("ValidatingAdmissionPolicyBinding no-wildcard-binding: spec.paramRef needs exactly one of name and selector");
+    expect(run(policy("  validations: [{expression: \"false\"}]\n") + binding("  policyName: no-wildcard\n  validationActions: [Deny]\n"), ap("a", "*"))).toEqual([["MSH6101", "error", "policies.yaml:5", "ValidatingAdmissionPolicy no-wildcard: spec.matchConstraints.resourceRules is required"]]);
+  });
   it("warns about a binding whose policy is not in the repository, and ignores a policy without binding", () => {
     expect(run(binding("  policyName: elsewhere\n  validationActions: [Deny]\n"), ap("a", "*"))).toEqual([["MSH6101", "warning", "policies.yaml:6", "ValidatingAdmissionPolicyBinding no-wildcard-binding names ValidatingAdmissionPolicy elsewhere, which the repository does not hold: not evaluated"]]);
     expect(run(policy(`${apRules}  validations: [{expression: "false"}]\n`), ap("a", "*"))).toEqual([]);

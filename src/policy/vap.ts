@@ -198,7 +198,13 @@ export function evaluateAdmissionPolicies(input: AdmissionInput): Finding[] {
   const out: Finding[] = [];
   const policies = new Map<string, LoadedPolicy>();
   for (const m of input.policies) if (isKind(m, "ValidatingAdmissionPolicy") && !policies.has(m.ref.name)) policies.set(m.ref.name, loadPolicy(m));
-  for (const p of policies.values()) out.push(...p.problems);
+  for (const p of policies.values()) {
+    out.push(...p.problems);
+    if (asArr(p.matchConstraints.resourceRules).length === 0) {
+      p.broken = true;
+      out.push(policyFindingAt(invalidUserPolicy, p.manifest, `ValidatingAdmissionPolicy ${p.name}: spec.matchConstraints.resourceRules is required`, ["spec"]));
+    }
+  }
   const bindings = input.policies.filter((m) => isKind(m, "ValidatingAdmissionPolicyBinding"));
   if (bindings.length === 0) return out;
 
@@ -224,8 +230,18 @@ export function evaluateAdmissionPolicies(input: AdmissionInput): Finding[] {
     }
     const actions = asArr(spec.validationActions).filter((x): x is string => typeof x === "string");
     const severity = severityOf(actions);
-    if (p.broken || p.needsAuthorizer || !severity) continue;
     const paramRef = spec.paramRef === undefined ? undefined : asObj(spec.paramRef);
+    // What kube-apiserver's validation of the binding rejects (not expressed in its OpenAPI schema).
+    const invalid: { path: FieldPath; message: string } | undefined = !severity
+      ? { path: ["spec", "validationActions"], message: "spec.validationActions must name Deny, Warn or Audit" }
+      : paramRef && (paramRef.name === undefined) === (paramRef.selector === undefined)
+        ? { path: ["spec", "paramRef"], message: "spec.paramRef needs exactly one of name and selector" }
+        : undefined;
+    if (invalid) {
+      out.push(policyFindingAt(invalidUserPolicy, b, `ValidatingAdmissionPolicyBinding ${b.ref.name}: ${invalid.message}`, invalid.path));
+      continue;
+    }
+    if (p.broken || p.needsAuthorizer || !severity) continue;
     if (p.paramKind && !paramRef) {
       out.push(policyFindingAt(invalidUserPolicy, b, `ValidatingAdmissionPolicyBinding ${b.ref.name}: policy ${p.name} has paramKind ${p.paramKind.kind} but the binding has no paramRef`, ["spec"]));
       continue;
