@@ -342,6 +342,8 @@ describe("deploy component", () => {
       url: "$MESHOPS_ENVIRONMENT_URL",
       kubernetes: { agent: "my-org/agents:staging" },
     });
+    // never an empty URL: without meshops ci's dotenv value, the job variable's fallback (the dotenv wins when present)
+    expect((job.variables as Obj).MESHOPS_ENVIRONMENT_URL).toBe("$CI_PROJECT_URL/-/environments");
     expect(job).not.toHaveProperty("needs"); // promotion is by stage: `needs: []` would start at once
     const artifacts = job.artifacts as Obj;
     expect(artifacts.when).toBe("always");
