@@ -3,7 +3,7 @@ import type { MeshModel } from "../model/mesh-model.js";
 import { identityKey, splitApiVersion, type Manifest } from "../model/resource.js";
 import type { Finding } from "../report/finding.js";
 import type { EnvironmentSite, PolicyRule } from "./rule.js";
-import { ADMISSION_GROUP, evaluateAdmissionPolicies, userPolicyRules } from "./vap.js";
+import { ADMISSION_GROUP, evaluateAdmissionPolicies, userPolicyRules, type AdmissionInput } from "./vap.js";
 import { resourceMapper } from "./vap-match.js";
 import { resolveZeroTrust, runZeroTrust, zeroTrustRules } from "./zero-trust.js";
 import type { ZeroTrustConfig } from "../config/schema.js";
@@ -30,6 +30,8 @@ export interface PolicyInput {
   policyFiles: readonly Manifest[];
   /** Every CRD known to the environment (for kind → resource). */
   crds: readonly Manifest[];
+  /** CRD schemas by kind, to convert and default custom resources for CEL as the API server does. */
+  schemaOf?: AdmissionInput["schemaOf"];
 }
 
 const isAdmissionPolicy = (m: Manifest): boolean => splitApiVersion(m.ref.apiVersion).group === ADMISSION_GROUP && (m.ref.kind === "ValidatingAdmissionPolicy" || m.ref.kind === "ValidatingAdmissionPolicyBinding");
@@ -44,7 +46,7 @@ export function runPolicies(model: MeshModel, input: PolicyInput): Finding[] {
   const fromFiles = rendered ? input.policyFiles.filter((m) => !rendered.has(identityKey(m.ref))) : [];
   const policies = [...model.manifests.filter(isAdmissionPolicy), ...fromFiles.filter(isAdmissionPolicy)];
   if (policies.length > 0) {
-    out.push(...evaluateAdmissionPolicies({ policies, objects: model.manifests, paramSources: [...model.manifests, ...fromFiles], resourceOf: resourceMapper([...input.crds, ...model.manifests.filter((m) => m.ref.kind === "CustomResourceDefinition")]) }));
+    out.push(...evaluateAdmissionPolicies({ policies, objects: model.manifests, paramSources: [...model.manifests, ...fromFiles], ...(input.schemaOf ? { schemaOf: input.schemaOf } : {}), resourceOf: resourceMapper([...input.crds, ...model.manifests.filter((m) => m.ref.kind === "CustomResourceDefinition")]) }));
   }
   return out;
 }

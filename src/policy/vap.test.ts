@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { parseManifests } from "../source/yaml.js";
 import { evaluateAdmissionPolicies } from "./vap.js";
 import { guessResource, labelSelectorMatches, resourceMapper } from "./vap-match.js";
+import type { CelSchema } from "../validate/cel/types.js";
 
 /** Evaluates the policies in `policyText` against the objects in `objectText`: [code, severity, file:line, message]. */
 function run(policyText: string, objectText: string, crds = ""): [string, string, string, string][] {
@@ -211,6 +212,43 @@ data: {forbidden: "cluster.local/ns/legacy"}
     expect(run(noWildcard.replace("validationActions: [Deny]", "validationActions: []"), ap("a", "*"))).toEqual([["MSH6101", "error", "policies.yaml:22", "ValidatingAdmissionPolicyBinding no-wildcard-binding: spec.validationActions must name Deny, Warn or Audit"]]);
     expect(run(noWildcard.replace("validationActions: [Deny]", "validationActions: [Deny]\n  paramRef: {name: x, selector: {}}"), ap("a", "*"))[0]?.[3]).toBe("ValidatingAdmissionPolicyBinding no-wildcard-binding: spec.paramRef needs exactly one of name and selector");
     expect(run(policy("  validations: [{expression: \"false\"}]\n") + binding("  policyName: no-wildcard\n  validationActions: [Deny]\n"), ap("a", "*"))).toEqual([["MSH6101", "error", "policies.yaml:5", "ValidatingAdmissionPolicy no-wildcard: spec.matchConstraints.resourceRules is required"]]);
+  });
+  it("converts and defaults custom resources with their CRD schema, as the API server admits them", () => {
+    const crd = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {kind: Widget, plural: widgets}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              properties:
+                mode: {type: string, default: strict}
+                timeout: {type: string, format: duration}
+`;
+    const p =
+      policy(`  matchConstraints:
+    resourceRules: [{apiGroups: [example.com], apiVersions: [v1], operations: [CREATE], resources: [widgets]}]
+  validations:
+    - expression: "object.spec.mode == 'strict'"
+    - expression: "!has(object.spec.timeout) || object.spec.timeout <= duration('30s')"
+      message: "timeout above 30s"
+`) + binding("  policyName: no-wildcard\n  validationActions: [Deny]\n");
+    const widgets = "---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: a, namespace: x}\nspec: {}\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: b, namespace: x}\nspec: {timeout: 1m}\n";
+    const crdSchema = (parseManifests(crd, "c.yaml").manifests[0]?.object.spec as { versions: { schema: { openAPIV3Schema: CelSchema } }[] }).versions[0]?.schema.openAPIV3Schema;
+    const policies = parseManifests(p, "policies.yaml").manifests;
+    const objects = parseManifests(widgets, "m.yaml").manifests;
+    const got = evaluateAdmissionPolicies({ policies, objects, resourceOf: resourceMapper(parseManifests(crd, "c.yaml").manifests), schemaOf: (av, k) => (av === "example.com/v1" && k === "Widget" ? crdSchema : undefined) });
+    expect(got.map((f) => f.message)).toEqual(["ValidatingAdmissionPolicy no-wildcard (binding no-wildcard-binding) denies Widget/x/b: timeout above 30s"]);
   });
   it("warns about a binding whose policy is not in the repository, and ignores a policy without binding", () => {
     expect(run(binding("  policyName: elsewhere\n  validationActions: [Deny]\n"), ap("a", "*"))).toEqual([["MSH6101", "warning", "policies.yaml:6", "ValidatingAdmissionPolicyBinding no-wildcard-binding names ValidatingAdmissionPolicy elsewhere, which the repository does not hold: not evaluated"]]);

@@ -14,6 +14,7 @@ import type { Finding, Severity } from "../report/finding.js";
 import { checkExpr } from "../validate/cel/check.js";
 import { toCelValue } from "../validate/cel/convert.js";
 import { baseBindings, DECLARED_IDENTS, k8sCelEnv } from "../validate/cel/env.js";
+import type { CelSchema } from "../validate/cel/types.js";
 import { policyFindingAt, type PolicyRule } from "./rule.js";
 import { labelSelectorMatches, matchResourcesMatches, type AdmissionTarget, type ResourceInfo } from "./vap-match.js";
 
@@ -179,6 +180,11 @@ export interface AdmissionInput {
   /** Objects params may come from (the render and the policy files). */
   paramSources?: readonly Manifest[];
   resourceOf: (apiVersion: string, kind: string) => ResourceInfo;
+  /**
+   * The CRD schema of a kind, when there is one: objects are converted and defaulted with it, as the API server
+   * admits a custom resource after defaulting and types CEL values by its schema. Other kinds are converted untyped.
+   */
+  schemaOf?: (apiVersion: string, kind: string) => CelSchema | undefined;
 }
 
 const isKind = (m: Manifest, kind: string): boolean => m.ref.kind === kind && splitApiVersion(m.ref.apiVersion).group === ADMISSION_GROUP;
@@ -293,7 +299,7 @@ function evaluateOne(ctx: BindingContext, t: AdmissionTarget, namespaces: Map<st
     if (action === "Allow") return [];
     return [policyFindingAt(userPolicyViolation, m, `${who} denies ${subjectOf(m.ref)}: no params found for policy binding with Deny parameterNotFoundAction (paramRef ${JSON.stringify(ctx.paramRef)})`, [], ctx.severity)];
   }
-  const object = toCelValue(m.object, undefined);
+  const object = toCelValue(m.object, ctx.input.schemaOf?.(m.ref.apiVersion, m.ref.kind));
   const ns = t.info.namespaced ? (m.ref.namespace ?? "default") : undefined;
   const nsObj = ns !== undefined ? namespaces.get(ns) : undefined;
   const namespaceObject = ns === undefined ? null : toCelValue(nsObj?.object ?? { apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels: { "kubernetes.io/metadata.name": ns } } }, undefined);
@@ -315,7 +321,7 @@ function evaluateOne(ctx: BindingContext, t: AdmissionTarget, namespaces: Map<st
   );
   const out: Finding[] = [];
   for (const param of params ?? [null]) {
-    const bindings: Record<string, unknown> = { object, oldObject: null, request, namespaceObject, params: param ? toCelValue(param.object, undefined) : null };
+    const bindings: Record<string, unknown> = { object, oldObject: null, request, namespaceObject, params: param ? toCelValue(param.object, ctx.input.schemaOf?.(param.ref.apiVersion, param.ref.kind)) : null };
     const failed = (e: Expression, error: string): Finding => {
       const sev: Severity = p.failurePolicy === "Fail" ? ctx.severity : "warning";
       return policyFindingAt(unevaluableUserPolicy, m, `${who}: ${error} evaluating ${e.source.trim()} for ${subjectOf(m.ref)} (failurePolicy ${p.failurePolicy}${p.failurePolicy === "Fail" ? ": the API server rejects the object" : ""})`, [], sev);
