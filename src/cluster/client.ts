@@ -23,7 +23,7 @@ export interface ObjectMeta {
   resourceVersion?: string;
   uid?: string;
   deletionTimestamp?: string;
-  managedFields?: { manager?: string; operation?: string; fieldsV1?: unknown }[];
+  managedFields?: { manager?: string; operation?: string; apiVersion?: string; time?: string; fieldsType?: string; fieldsV1?: unknown; subresource?: string }[];
   [k: string]: unknown;
 }
 

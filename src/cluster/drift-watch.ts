@@ -69,6 +69,9 @@ export async function healDrift(kube: KubeClient, env: string, entries: DriftEnt
   } finally {
     await lock.release();
   }
+  // the applies ran concurrently: report them in a stable order
+  result.healed.sort((a, b) => (a.subject < b.subject ? -1 : a.subject > b.subject ? 1 : 0));
+  result.failed.sort((a, b) => (a.entry.subject < b.entry.subject ? -1 : a.entry.subject > b.entry.subject ? 1 : 0));
   return result;
 }
 
