@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { registerAdopt } from "./adopt.js";
 import { registerApply } from "./apply.js";
 import { registerCheck } from "./check.js";
+import { registerCi } from "./ci.js";
 import { registerDiff } from "./diff.js";
 import { registerDrift } from "./drift.js";
 import { registerCompare } from "./compare.js";
@@ -74,6 +75,7 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   registerCompare(program, ctx, setExit);
   registerDrift(program, ctx, setExit);
   registerAdopt(program, ctx, setExit);
+  registerCi(program, ctx, setExit);
   registerWebhook(program, ctx, setExit);
   try {
     await program.parseAsync(argv, { from: "user" });

@@ -18,6 +18,8 @@ export interface Environment {
   cluster: { context?: string; kubeconfig?: string; inCluster?: boolean };
   namespace?: string;
   prometheusUrl?: string;
+  /** The environment's page (dashboard, Grafana, Kiali): GitLab's environment URL. */
+  url?: string;
   after?: string;
   policy: PolicyConfig;
   /** True for the implicit environment of a path given without meshops.yaml. */
@@ -229,6 +231,7 @@ function resolveEnvironment(
     cluster: "inCluster" in cluster ? { inCluster: true } : { context: cluster.context, ...(cluster.kubeconfig ? { kubeconfig: cluster.kubeconfig } : {}) },
     ...(ns ? { namespace: ns } : {}),
     ...(prom ? { prometheusUrl: prom } : {}),
+    ...(env.url ? { url: env.url } : {}),
     ...(env.after ? { after: env.after } : {}),
     policy: mergePolicy(config.policy, env.policy),
     implicit: false,

@@ -101,6 +101,8 @@ export const environmentSchema = z.strictObject({
   namespace: z.string().optional(),
   /** Prometheus used by observe/deliver for this environment. */
   prometheus: z.strictObject({ url: z.string().url() }).optional(),
+  /** A page showing the environment (the meshops dashboard, Grafana, Kiali): GitLab's environment URL, set by `meshops ci` through its dotenv report. */
+  url: z.string().url().optional(),
   /** Promotion order: this environment is deployed after the named one. */
   after: envName.optional(),
   /** Per-environment policy settings, merged over the repository-wide ones. */
