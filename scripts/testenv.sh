@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # A real Kubernetes API for meshops' tests and for developers: one etcd and two
 # kube-apiservers (kubeconfig contexts "staging" and "production") on loopback ports,
-# with the CRDs from ../shared/crds installed. No mocks: the binaries are the upstream
-# ones, built with Go through the module proxy and cached outside the repository.
+# with the CRDs from ../shared/crds installed, and one Prometheus (Debian's `prometheus`
+# package) that scrapes whatever tests register in DIR/prometheus/targets. No mocks: the
+# binaries are the upstream ones, built with Go through the module proxy and cached
+# outside the repository (Prometheus comes from apt: apt-get install prometheus).
 #
 # Usage:
 #   scripts/testenv.sh build [-f|--force]   build/cache kube-apiserver and etcd (pinned below)
@@ -18,6 +20,19 @@
 #       CONTEXT and ETCD_PREFIX lines. kill: SIGKILL, no shutdown (a crash). stop: SIGTERM,
 #       then SIGKILL after 10s; with --purge it also forgets the port and kubeconfig and
 #       deletes the server's keys from etcd. `down` stops every extra server in DIR.
+#   scripts/testenv.sh prometheus start|stop|reload [--dir DIR]
+#       the environment's Prometheus alone (`up` starts it and `down` stops it with the rest):
+#       start adds it to a running environment that has none (or restarts a dead one) and
+#       records PROMETHEUS_URL, PROMETHEUS_TARGETS_DIR, PROMETHEUS_PID in DIR/env; reload
+#       re-reads DIR/prometheus/prometheus.yml (POST /-/reload).
+#
+# Prometheus: listens on a free loopback port, configuration DIR/prometheus/prometheus.yml
+# (scrape and evaluation interval 1s), data in DIR/prometheus/data, flags
+# --web.enable-lifecycle and --web.enable-remote-write-receiver. Its one scrape job
+# ("testenv") reads file_sd target files DIR/prometheus/targets/*.json (re-read within a
+# second; Prometheus then needs up to 5s more to start scraping a new target), in the format
+#   [{"targets": ["127.0.0.1:PORT"], "labels": {"job": "meshsim", ...}}]
+# so a test registers a scrape target by writing one file and removes it by deleting it.
 #
 # stdout (and nothing else goes there):
 #   build:  kube-apiserver <version> <path> / etcd <version> <path>
@@ -34,6 +49,7 @@
 #   MESHOPS_TESTENV_DIR  default DIR (default: /tmp/meshops-testenv)
 #   MESHOPS_SHARED_DIR   shared folder holding crds/ (default: <repo>/../shared)
 #   MESHOPS_TESTENV_TIMEOUT  seconds to wait for readiness (default: 120)
+#   MESHOPS_PROMETHEUS   the prometheus binary (default: `prometheus` on PATH)
 set -euo pipefail
 
 # --- pinned versions (bump here and in tools/testenv/**/go.mod; the stamp makes the next run rebuild) ---
@@ -263,7 +279,7 @@ extra_names() {
 stop_all() {
   local extras=()
   mapfile -t extras < <(extra_names)
-  stop_servers production staging ${extras[@]+"${extras[@]}"}
+  stop_servers production staging prometheus ${extras[@]+"${extras[@]}"}
   stop_servers etcd
 }
 
@@ -508,8 +524,115 @@ write_env() {
     printf 'ADMIN_TOKEN_FILE=%q\n' "$DIR/pki/admin.token"
     printf 'LIMITED_TOKEN_FILE=%q\n' "$DIR/pki/limited.token"
     printf 'LOG_DIR=%q\n' "$DIR/logs"
+    prometheus_env_lines
   } > "$DIR/env.tmp"
   mv -f "$DIR/env.tmp" "$DIR/env"
+}
+
+# ------------------------------------------------------------------ prometheus -----
+
+PROM_PORT=""
+prometheus_bin() {
+  PROMETHEUS="${MESHOPS_PROMETHEUS:-$(command -v prometheus || true)}"
+  [[ -n "$PROMETHEUS" && -x "$PROMETHEUS" ]] || die "'prometheus' is required but was not found on PATH (Debian: apt-get install -y --no-install-recommends prometheus; or set MESHOPS_PROMETHEUS)"
+}
+
+prometheus_ready() {  # prometheus_ready PORT
+  curl -fsS --max-time 2 "http://127.0.0.1:$1/-/ready" >/dev/null
+}
+
+prometheus_env_lines() {
+  [[ -n "$PROM_PORT" ]] || return 0
+  printf 'PROMETHEUS_URL=%q\n' "http://127.0.0.1:$PROM_PORT"
+  printf 'PROMETHEUS_PID=%q\n' "$(<"$DIR/run/prometheus.pid")"
+  printf 'PROMETHEUS_TARGETS_DIR=%q\n' "$DIR/prometheus/targets"
+  printf 'PROMETHEUS_CONFIG=%q\n' "$DIR/prometheus/prometheus.yml"
+}
+
+# Replaces the PROMETHEUS_* lines of DIR/env (for `prometheus start` on a running environment).
+update_env_prometheus() {
+  { grep -v '^PROMETHEUS_' "$DIR/env" || true; prometheus_env_lines; } > "$DIR/env.tmp"
+  mv -f "$DIR/env.tmp" "$DIR/env"
+}
+
+write_prometheus_config() {
+  mkdir -p "$DIR/prometheus/targets" "$DIR/prometheus/data"
+  cat > "$DIR/prometheus/prometheus.yml.tmp" <<PROMETHEUS_EOF
+# Written by scripts/testenv.sh for the test environment in $DIR; reload with POST /-/reload.
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  # Scrape targets are registered at run time by writing file_sd JSON files here
+  # (meshsim --targets-dir does); a target's labels may override job.
+  - job_name: testenv
+    file_sd_configs:
+      - files: ["$DIR/prometheus/targets/*.json"]
+        refresh_interval: 1s
+PROMETHEUS_EOF
+  mv -f "$DIR/prometheus/prometheus.yml.tmp" "$DIR/prometheus/prometheus.yml"
+}
+
+# Starts Prometheus on a free loopback port and waits until /-/ready answers; sets PROM_PORT.
+start_prometheus() {
+  local rc
+  prometheus_bin
+  write_prometheus_config
+  for _ in 1 2 3; do
+    PROM_PORT="$(free_ports 1)"
+    log "starting $("$PROMETHEUS" --version 2>&1 | head -1) on http://127.0.0.1:$PROM_PORT"
+    launch prometheus "$PROMETHEUS" \
+      --config.file="$DIR/prometheus/prometheus.yml" \
+      --storage.tsdb.path="$DIR/prometheus/data" \
+      --storage.tsdb.retention.time=1d \
+      --web.listen-address="127.0.0.1:$PROM_PORT" \
+      --web.enable-lifecycle --web.enable-remote-write-receiver \
+      --log.level=warn
+    rc=0; wait_ready prometheus prometheus_ready "$PROM_PORT" || rc=$?
+    if [[ $rc == 0 ]]; then log "prometheus ready after $(elapsed)"; return 0; fi
+    [[ $rc == 2 ]] || return 1
+    log "prometheus's port was taken before it could bind it; retrying with another port"
+  done
+  return 1
+}
+
+# Is the Prometheus recorded in DIR/env alive and ready? Sets PROM_PORT.
+prometheus_healthy() {
+  local url
+  live_pid prometheus >/dev/null || return 1
+  url="$(env_value PROMETHEUS_URL)"; [[ -n "$url" ]] || return 1
+  PROM_PORT="${url##*:}"
+  prometheus_ready "$PROM_PORT"
+}
+
+cmd_prometheus() {
+  [[ $# -ge 1 && "$1" != -h && "$1" != --help ]] || { usage; exit 0; }
+  local action="$1"; shift
+  parse_dir_args "$@"
+  [[ -f "$DIR/env" ]] || die "no test environment in $DIR (start one with: scripts/testenv.sh up --dir $DIR)"
+  lock_dir
+  case "$action" in
+    start)
+      need curl; need node "used to pick a free port"; need setsid
+      if prometheus_healthy; then log "prometheus is already running on http://127.0.0.1:$PROM_PORT"; else
+        stop_servers prometheus
+        mkdir -p "$DIR/logs" "$DIR/run"
+        T0_MS=$(date +%s%3N)
+        start_prometheus || die "prometheus did not start (see $DIR/logs/prometheus.log)"
+        update_env_prometheus
+      fi
+      prometheus_env_lines
+      ;;
+    stop) stop_servers prometheus; PROM_PORT=""; update_env_prometheus ;;
+    reload)
+      prometheus_healthy || die "prometheus is not running in $DIR"
+      write_prometheus_config
+      curl -fsS --max-time 10 -X POST "http://127.0.0.1:$PROM_PORT/-/reload" >/dev/null || die "POST /-/reload failed"
+      log "prometheus reloaded its configuration"
+      ;;
+    *) die "prometheus: unknown action '$action' (start, stop or reload)" ;;
+  esac
 }
 
 shared_dir() {
@@ -567,6 +690,9 @@ healthy() {
   etcd_healthy && apiserver_ready "$PORT_staging" && apiserver_ready "$PORT_production"
 }
 
+# The Kubernetes part is healthy but Prometheus is missing or dead (an environment started
+
+
 print_env() {
   cat "$DIR/env"
   printf 'export KUBECONFIG=%q\n' "$DIR/kubeconfig"
@@ -575,7 +701,7 @@ print_env() {
 # Remove what `up` creates in DIR (not DIR itself, which may be a caller's temp dir).
 clean_dir() {
   local d="${DIR:?}"
-  rm -rf "$d/pki" "$d/etcd" "$d/run" "$d/logs" "$d/kubeconfig" "$d"/kubeconfig-* "$d/env" "$d/env.tmp" "$d/${MARKER:?}"
+  rm -rf "$d/pki" "$d/etcd" "$d/prometheus" "$d/run" "$d/logs" "$d/kubeconfig" "$d"/kubeconfig-* "$d/env" "$d/env.tmp" "$d/${MARKER:?}"
 }
 
 need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is required but was not found on PATH${2:+ ($2)}"; }
@@ -598,10 +724,19 @@ cmd_up() {
   parse_dir_args "$@"
   need openssl; need curl; need node "used to pick free ports"; need setsid
   need kubectl "used to install the CRDs"
+  prometheus_bin
   shared_dir
   mkdir -p "$DIR"
   lock_dir
   if healthy; then
+    if ! prometheus_healthy; then
+      # an environment started before Prometheus was part of it: add only Prometheus
+      log "up in $DIR but without a running Prometheus; starting it"
+      stop_servers prometheus
+      T0_MS=$(date +%s%3N)
+      start_prometheus || die "prometheus did not start (see $DIR/logs/prometheus.log)"
+      update_env_prometheus
+    fi
     log "already up in $DIR"
     print_env
     return 0
@@ -617,6 +752,7 @@ cmd_up() {
   trap on_up_exit EXIT
   trap 'exit 130' INT TERM HUP
   gen_pki
+  start_prometheus || die "prometheus did not start"
   start_etcd || die "etcd did not start"
   start_apiservers || die "the kube-apiservers did not start"
   write_kubeconfig
@@ -631,7 +767,8 @@ cmd_up() {
   UP_OK=1
   trap - EXIT INT TERM HUP
   log "up in $(elapsed): staging https://127.0.0.1:$PORT_staging," \
-    "production https://127.0.0.1:$PORT_production, etcd http://127.0.0.1:$ETCD_PORT"
+    "production https://127.0.0.1:$PORT_production, etcd http://127.0.0.1:$ETCD_PORT," \
+    "prometheus http://127.0.0.1:$PROM_PORT"
   print_env
 }
 
@@ -653,7 +790,7 @@ cmd_down() {
 
 cmd_status() {
   parse_dir_args "$@"
-  if healthy; then print_env; else log "not up (or not healthy) in $DIR"; return 1; fi
+  if healthy && prometheus_healthy; then print_env; else log "not up (or not healthy) in $DIR"; return 1; fi
 }
 
 # ------------------------------------------------------------------ extra API servers --
@@ -807,6 +944,7 @@ main() {
     down) cmd_down "$@" ;;
     status) cmd_status "$@" ;;
     apiserver) cmd_apiserver "$@" ;;
+    prometheus) cmd_prometheus "$@" ;;
     -h|--help|help) usage ;;
     *) die "unknown command: $cmd (try --help)" ;;
   esac
