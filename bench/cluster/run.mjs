@@ -17,6 +17,7 @@
  *        node bench/cluster/run.mjs --cleanup ID   (removes what a --keep or killed run ID left; without ID: lists them)
  * Env:   KUBECONFIG_TESTENV  kubeconfig of a running test environment (else: scripts/testenv.sh up --dir <tmp>)
  *        MESHOPS_SHARED_DIR  folder holding crds/ (for a test environment the bench starts itself)
+ *        MESHOPS_BENCH_BUILD_DIR  where --rev builds meshops (default: $TMPDIR/meshops-bench-cluster)
  */
 import { spawn, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -57,7 +58,7 @@ function parseArgs(argv) {
     else if (a === "--fail-on-targets") o.failOnTargets = true;
     else if (a === "--cleanup") o.cleanup = argv[i + 1] && !argv[i + 1].startsWith("-") ? argv[++i] : "";
     else if (a === "-h" || a === "--help") {
-      process.stdout.write(readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(1, 20).join("\n").replace(/^ ?\*\/?/gm, "") + "\n");
+      process.stdout.write(readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(1, 21).join("\n").replace(/^ ?\*\/?/gm, "") + "\n");
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (see --help)`);
   }
@@ -94,15 +95,18 @@ function buildMeshops() {
 }
 
 /**
- * `--rev REV`: meshops as committed at REV, exported with `git archive` to out/meshops-<commit>/ and built
+ * `--rev REV`: meshops as committed at REV, exported with `git archive` to <buildRoot>/meshops-<commit>/ and built
  * there (node_modules linked), so uncommitted work in the tree does not end up in the numbers; `--rev worktree`
  * copies the working tree's sources instead (built apart from dist/). Returns the folder holding bin/ and dist/.
  */
+// outside the repository: eslint and tsc must not see these copies of src/
+const buildRoot = process.env.MESHOPS_BENCH_BUILD_DIR ? resolve(process.env.MESHOPS_BENCH_BUILD_DIR) : join(tmpdir(), "meshops-bench-cluster");
+
 function meshopsAtRevision(rev) {
   if (rev === "worktree") {
     // the working tree as it is now (uncommitted and untracked sources included), built apart from dist/
-    const dir = join(outDir, "meshops-worktree");
-    log(`meshops: the working tree, copied to ${relative(repoRoot, dir)} and built there`);
+    const dir = join(buildRoot, "meshops-worktree");
+    log(`meshops: the working tree, copied to ${dir} and built there`);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     for (const p of ["src", "bin", "schemas", "package.json", "tsconfig.json", "tsconfig.build.json"]) cpSync(join(repoRoot, p), join(dir, p), { recursive: true });
@@ -111,12 +115,12 @@ function meshopsAtRevision(rev) {
   }
   const commit = sh("git", ["rev-parse", "--verify", `${rev}^{commit}`]).stdout.trim();
   if (!commit) throw new Error(`--rev ${rev}: not a commit`);
-  const dir = join(outDir, `meshops-${commit.slice(0, 12)}`);
+  const dir = join(buildRoot, `meshops-${commit.slice(0, 12)}`);
   if (existsSync(join(dir, "dist", "cli", "main.js"))) {
-    log(`meshops: ${rev} (${commit.slice(0, 12)}), built before in ${relative(repoRoot, dir)}`);
+    log(`meshops: ${rev} (${commit.slice(0, 12)}), built before in ${dir}`);
     return { root: dir, commit };
   }
-  log(`meshops: ${rev} (${commit.slice(0, 12)}): git archive → ${relative(repoRoot, dir)}, tsc`);
+  log(`meshops: ${rev} (${commit.slice(0, 12)}): git archive → ${dir}, tsc`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const x = sh("bash", ["-c", `git archive ${commit} | tar -x -C "$1"`, "-", dir]);
