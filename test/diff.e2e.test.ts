@@ -139,3 +139,28 @@ describe("meshops diff", () => {
     expect(r.stderr).toContain("--base");
   });
 });
+
+describe("meshops diff: access by path and method", () => {
+  const policy = (frontend: string) => `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: reviews, namespace: bookinfo}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  action: ALLOW
+  rules:
+  - from: [{source: {principals: [cluster.local/ns/bookinfo/sa/productpage]}}]
+${frontend}`;
+  const frontendOn = (path: string) => `  - from: [{source: {principals: [cluster.local/ns/bookinfo/sa/frontend]}}]\n    to: [{operation: {methods: [GET], paths: ["${path}"]}}]\n`;
+
+  it("names the path and method opened for a source, and a narrowed path as closed with what stays allowed", () => {
+    const dir = gitRepo({ "mesh/app.yaml": app, "mesh/security.yaml": policy("") }, "A");
+    const a = git(dir, "rev-parse", "HEAD");
+    const b = commit(dir, { "mesh/security.yaml": policy(frontendOn("/api/*")) }, "B: frontend may GET /api/*");
+    const c = commit(dir, { "mesh/security.yaml": policy(frontendOn("/api/v1/*")) }, "C: only /api/v1/*");
+    const opened = meshops(["diff", "mesh", "--base", a, "--head", b], { cwd: dir });
+    expect(opened.stderr).toBe("");
+    expect(opened.stdout).toBe("reviews.bookinfo:9080/api/*   access   sa bookinfo/frontend newly ALLOWED (GET; ALLOW policy bookinfo/reviews)  [risk: high]\n");
+    const narrowed = meshops(["diff", "mesh", "--base", b, "--head", c], { cwd: dir });
+    expect(narrowed.stdout).toBe("reviews.bookinfo:9080/api/*   access   sa bookinfo/frontend newly DENIED (GET; still ALLOWED: GET /api/v1/*; ALLOW policy bookinfo/reviews)  [risk: medium]\n");
+  });
+});

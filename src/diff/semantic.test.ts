@@ -101,6 +101,82 @@ spec:
   });
 });
 
+describe("semanticDiff: access down to paths and methods", () => {
+  const payments = `${deploy("payments", "bookinfo", "[{containerPort: 8080}]")}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: payments, namespace: bookinfo}
+spec: {selector: {app: payments}, ports: [{port: 8080}]}`;
+  const callers = [deploy("frontend", "bookinfo", "[{containerPort: 9080}]"), deploy("admin", "bookinfo", "[{containerPort: 9080}]")].join("\n---\n");
+  const allow = (rules: string, name = "payments", action = "ALLOW") => `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ${name}, namespace: bookinfo}
+spec:
+  selector: {matchLabels: {app: payments}}
+  action: ${action}
+  rules:
+${rules}`;
+  const from = (sa: string, to: string) => `  - from: [{source: {principals: ["cluster.local/ns/bookinfo/sa/${sa}"]}}]\n    to: [{operation: ${to}}]`;
+  const show = (lines: ReturnType<typeof semanticDiff>) => lines.map((l) => `${l.subject} | ${l.change} | ${l.risk}`);
+
+  // "any authenticated" is some identity that may: frontend's
+  it("names the path and methods a source is newly allowed", () => {
+    const base = model(payments, callers, allow(from("admin", "{paths: [/admin/*]}")));
+    const head = model(payments, callers, allow(`${from("admin", "{paths: [/admin/*]}")}\n${from("frontend", '{methods: [GET], paths: ["/api/*"]}')}`));
+    expect(show(semanticDiff(base, head))).toEqual(["payments.bookinfo:8080/api/* | sa bookinfo/frontend, any authenticated newly ALLOWED (GET; ALLOW policy bookinfo/payments) | high"]);
+  });
+
+  it("shows narrowed paths as closed, with what stays allowed", () => {
+    const base = model(payments, callers, allow(from("frontend", '{methods: [GET, POST], paths: ["/api/*"]}')));
+    const head = model(payments, callers, allow(from("frontend", '{methods: [GET], paths: ["/api/v1/*"]}')));
+    expect(show(semanticDiff(base, head))).toEqual(["payments.bookinfo:8080/api/* | sa bookinfo/frontend, any authenticated newly DENIED (GET, POST; still ALLOWED: GET /api/v1/*; ALLOW policy bookinfo/payments) | medium"]);
+  });
+
+  it("a port opened to everything that was open only on some paths says what it was", () => {
+    const base = model(payments, callers, allow(from("frontend", '{paths: ["/api/*"]}')));
+    const head = model(payments, callers, allow(`  - from: [{source: {principals: ["cluster.local/ns/bookinfo/sa/frontend"]}}]`));
+    expect(show(semanticDiff(base, head))).toEqual(["payments.bookinfo:8080 | sa bookinfo/frontend, any authenticated newly ALLOWED (before only: /api/*; ALLOW policy bookinfo/payments) | high"]);
+  });
+
+  it("a DENY rule on a path closes that path only", () => {
+    const deny = allow(`  - from: [{source: {principals: ["cluster.local/ns/bookinfo/sa/frontend"]}}]\n    to: [{operation: {paths: ["/admin/*"]}}]`, "no-admin", "DENY");
+    const lines = semanticDiff(model(payments, callers), model(payments, callers, deny));
+    expect(show(lines)).toEqual(["payments.bookinfo:8080/admin/* | sa bookinfo/frontend newly DENIED (DENY policy bookinfo/no-admin) | medium"]);
+  });
+
+  it("writes a namespace whose every ServiceAccount shares the line as sa ns/*", () => {
+    const many = ["a", "b", "c", "d"].map((n) => deploy(`caller-${n}`, "shop", "[{containerPort: 9080}]")).join("\n---\n");
+    const deny = allow(`  - from: [{source: {namespaces: [shop]}}]\n    to: [{operation: {paths: ["/admin/*"]}}]`, "no-admin", "DENY");
+    expect(show(semanticDiff(model(payments, callers, many), model(payments, callers, many, deny)))).toEqual(["payments.bookinfo:8080/admin/* | sa shop/* newly DENIED (DENY policy bookinfo/no-admin) | medium"]);
+  });
+
+  it("gives no line when the same paths are written in another order", () => {
+    const a = model(payments, callers, allow(from("frontend", '{methods: [GET, POST], paths: ["/b", "/a"]}')));
+    const b = model(payments, callers, allow(from("frontend", '{paths: ["/a", "/b"], methods: [POST, GET]}')));
+    expect(semanticDiff(a, b)).toEqual([]);
+  });
+
+  it("a Linkerd AuthorizationPolicy on an HTTPRoute opens the route's paths only", () => {
+    const ns = `apiVersion: v1\nkind: Namespace\nmetadata: {name: bookinfo, annotations: {linkerd.io/inject: enabled}}`;
+    const server = `apiVersion: policy.linkerd.io/v1beta3\nkind: Server\nmetadata: {name: payments, namespace: bookinfo}\nspec: {podSelector: {matchLabels: {app: payments}}, port: 8080}`;
+    const route = `apiVersion: policy.linkerd.io/v1beta3
+kind: HTTPRoute
+metadata: {name: api, namespace: bookinfo}
+spec:
+  parentRefs: [{group: policy.linkerd.io, kind: Server, name: payments}]
+  rules: [{matches: [{path: {type: PathPrefix, value: /api}, method: GET}]}]`;
+    const policy = `apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: api, namespace: bookinfo}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: HTTPRoute, name: api}
+  requiredAuthenticationRefs: [{kind: ServiceAccount, name: frontend}]`;
+    const lines = semanticDiff(model(ns, payments, callers, server, route), model(ns, payments, callers, server, route, policy));
+    expect(show(lines)).toEqual(["payments.bookinfo:8080/api/* | sa bookinfo/frontend, any authenticated newly ALLOWED (GET; AuthorizationPolicy bookinfo/api) | high"]);
+  });
+});
+
 describe("semanticDiff: Linkerd access", () => {
   const ns = `apiVersion: v1\nkind: Namespace\nmetadata: {name: bookinfo, annotations: {linkerd.io/inject: enabled}}`;
   const svc = `apiVersion: v1\nkind: Service\nmetadata: {name: ratings, namespace: bookinfo}\nspec: {selector: {app: ratings}, ports: [{port: 80, targetPort: 9080}]}`;

@@ -3,7 +3,21 @@
  * the YAML changed. Everything compared is a normalized value (weights in percent, canonical JSON of
  * matches), so reformatting, reordering keys or comments produce no line.
  */
-import { accessEntriesOf, accessInputsKey, matrixSources, sourceLabel, workloadPorts, type AccessEntry, type AccessOptions, type SourceIdentity } from "../model/access.js";
+import {
+  accessEntriesOf,
+  accessInputsKey,
+  allPaths,
+  grantCovers,
+  matrixSources,
+  sourceLabel,
+  workloadPorts,
+  type AccessDecision,
+  type AccessEntry,
+  type AccessGrant,
+  type AccessOptions,
+  type AccessScope,
+  type SourceIdentity,
+} from "../model/access.js";
 import type { MeshModel, TableRoute } from "../model/mesh-model.js";
 import { mtlsModeOf } from "../model/mesh-model.js";
 
@@ -125,7 +139,61 @@ function describeDests(host: string, r: TableRoute, cd: string): string {
   return [...weights(host, r, cd)].map(([k, w]) => `${k} ${pct(w)}`).join(", ");
 }
 
-/** Services (subject "name.namespace:port") whose workloads' target port shows the same change collapse to one line. */
+/** One path/method grant of a (workload, port, source) that became allowed or denied, with what still holds around it. */
+interface AccessItem {
+  grant: AccessGrant;
+  opened: boolean;
+  /** Narrower grants that keep their old state ("still ALLOWED: /api/v1/*" after /api/* closed). */
+  kept: AccessGrant[];
+  /** The DENY policy that closed it, when one did. */
+  by?: string;
+}
+
+const everything: AccessScope = { allowed: [allPaths], denied: [] };
+const nothing: AccessScope = { allowed: [], denied: [] };
+const grantKey = (g: AccessGrant): string => `${g.path}\0${g.method}`;
+/** "GET /api/*", or the path alone for every method. */
+const grantLabel = (g: AccessGrant): string => (g.method === "*" ? g.path : `${g.method} ${g.path}`);
+
+/** Does the scope allow all of g (an allowed grant covers it, no denial covers it)? Partial overlaps are the narrower grant's own line. */
+function permits(scope: AccessScope, g: AccessGrant): boolean {
+  return scope.allowed.some((a) => grantCovers(a, g)) && !scope.denied.some((d) => grantCovers(d, g));
+}
+
+/**
+ * The path/method grants whose state changed between two decisions for one (workload, port, source). A port
+ * opened or closed as a whole is one item for every path ("*"); narrowing /api/* to /api/v1/* closes /api/*
+ * and keeps /api/v1/*. Only the widest grant of each direction is reported.
+ */
+function accessChange(b: AccessDecision, h: AccessDecision): AccessItem[] {
+  if (b.allowed === h.allowed && !b.scope && !h.scope) return [];
+  if (!b.allowed && !h.allowed) return [];
+  const bs = b.allowed ? (b.scope ?? everything) : nothing;
+  const hs = h.allowed ? (h.scope ?? everything) : nothing;
+  const candidates = new Map<string, AccessGrant>();
+  for (const g of [...bs.allowed, ...bs.denied, ...hs.allowed, ...hs.denied]) candidates.set(grantKey(g), g);
+  const items: AccessItem[] = [];
+  for (const g of candidates.values()) {
+    const was = permits(bs, g);
+    const is = permits(hs, g);
+    if (was === is) continue;
+    // what keeps its state inside g: the narrower grants the new (closed) or old (opened) scope allows
+    const keep = is ? bs : hs;
+    const by = is ? undefined : hs.denied.find((d) => grantCovers(d, g))?.by;
+    items.push({ grant: g, opened: is, kept: keep.allowed.filter((k) => grantKey(k) !== grantKey(g) && grantCovers(g, k) && permits(keep, k)), ...(by ? { by } : {}) });
+  }
+  return items.filter((i) => !items.some((j) => j !== i && j.opened === i.opened && grantCovers(j.grant, i.grant) && !(grantCovers(i.grant, j.grant) && grantKey(j.grant) > grantKey(i.grant))));
+}
+
+/** "" for every path, the path itself for "/…" patterns, " (paths …)" otherwise. */
+function pathSuffix(path: string): string {
+  return path === "*" ? "" : path.startsWith("/") ? path : ` (paths ${path})`;
+}
+
+/**
+ * Access lines: per source identity and workload port — and path, where policies name paths or methods.
+ * Services (subject "name.namespace:port") whose workloads' target port shows the same change collapse to one line.
+ */
 function accessLines(base: MeshModel, head: MeshModel, opts: Partial<AccessOptions>): SemanticDiffLine[] {
   const key = (e: AccessEntry): string => `${e.workload}:${e.port}|${sourceLabel(e.source)}`;
   // Only workloads whose decision inputs changed are decided, and only for sources both revisions know.
@@ -140,17 +208,29 @@ function accessLines(base: MeshModel, head: MeshModel, opts: Partial<AccessOptio
     for (const e of accessEntriesOf(base, bw, sources, opts)) before.set(key(e), e);
     after.push(...accessEntriesOf(head, w, sources, opts));
   }
-  const changes = new Map<string, { entry: AccessEntry; opened: boolean }>();
+  type Change = { entry: AccessEntry; items: AccessItem[]; sig: string };
+  const changes = new Map<string, Change>();
   for (const e of after) {
     const b = before.get(key(e));
     // Workloads or sources that exist in only one revision are new or gone, not access opened or closed.
-    if (!b || b.decision.allowed === e.decision.allowed) continue;
-    changes.set(key(e), { entry: e, opened: e.decision.allowed });
+    if (!b) continue;
+    const items = accessChange(b.decision, e.decision);
+    if (items.length === 0) continue;
+    const sig = `${items.map((i) => `${i.opened}${grantKey(i.grant)}${i.kept.map(grantKey).join(",")}`).join("|")}|${e.decision.source ? e.decision.reason : ""}`;
+    changes.set(key(e), { entry: e, items, sig });
   }
   const out: SemanticDiffLine[] = [];
   if (changes.size === 0) return out;
   const changed = new Set([...changes.values()].map((c) => c.entry.workload));
-  const items: { subject: string; entry: AccessEntry; opened: boolean }[] = [];
+  // changes by "namespace/name:port", so collapsing per Service port does not scan every change per workload
+  const byWorkloadPort = new Map<string, [string, Change][]>();
+  for (const [k, c] of changes) {
+    const wp = `${c.entry.workload}:${c.entry.port}`;
+    const list = byWorkloadPort.get(wp);
+    if (list) list.push([k, c]);
+    else byWorkloadPort.set(wp, [[k, c]]);
+  }
+  const subjects: { subject: string; change: Change }[] = [];
   const consumed = new Set<string>();
   const services = [...head.services.values()].sort((a, b) => cmp(a.host, b.host));
   for (const s of services) {
@@ -158,39 +238,78 @@ function accessLines(base: MeshModel, head: MeshModel, opts: Partial<AccessOptio
     for (const sp of s.ports) {
       const target = typeof sp.targetPort === "number" ? sp.targetPort : sp.targetPort === undefined ? sp.port : undefined;
       if (target === undefined) continue;
-      const bySource = new Map<string, { keys: string[]; opened: boolean; entry: AccessEntry }[]>();
+      const bySource = new Map<string, { key: string; change: Change }[]>();
       for (const w of s.workloads) {
         if (!workloadPorts(head, w).includes(target)) continue;
-        for (const [k, c] of changes) {
-          if (!k.startsWith(`${w.namespace}/${w.name}:${target}|`)) continue;
+        for (const [k, c] of byWorkloadPort.get(`${w.namespace}/${w.name}:${target}`) ?? []) {
           const src = sourceLabel(c.entry.source);
-          bySource.set(src, [...(bySource.get(src) ?? []), { keys: [k], opened: c.opened, entry: c.entry }]);
+          bySource.set(src, [...(bySource.get(src) ?? []), { key: k, change: c }]);
         }
       }
       for (const list of bySource.values()) {
         const first = list[0];
-        if (!first || list.length !== s.workloads.length || list.some((x) => x.opened !== first.opened)) continue;
-        for (const x of list) for (const k of x.keys) consumed.add(k);
-        items.push({ subject: `${s.name}.${s.namespace}:${sp.port}`, entry: first.entry, opened: first.opened });
+        if (!first || list.length !== s.workloads.length || list.some((x) => x.change.sig !== first.change.sig)) continue;
+        for (const x of list) consumed.add(x.key);
+        subjects.push({ subject: `${s.name}.${s.namespace}:${sp.port}`, change: first.change });
       }
     }
   }
   for (const [k, c] of changes) {
     if (consumed.has(k)) continue;
-    items.push({ subject: `${c.entry.workload}:${c.entry.port}`, entry: c.entry, opened: c.opened });
+    subjects.push({ subject: `${c.entry.workload}:${c.entry.port}`, change: c });
   }
-  // Sources with the same change for the same reason share one line, in matrix order (ServiceAccounts, any authenticated, unauthenticated).
-  const groups = new Map<string, { subject: string; opened: boolean; reason: string; sources: SourceIdentity[] }>();
-  for (const it of items) {
-    const reason = it.entry.decision.source ? ` (${it.entry.decision.reason})` : "";
-    const k = `${it.subject}|${it.opened}|${reason}`;
-    const g = groups.get(k) ?? { subject: it.subject, opened: it.opened, reason, sources: [] };
-    g.sources.push(it.entry.source);
-    groups.set(k, g);
+  // Sources with the same change for the same reason share one line, in matrix order (ServiceAccounts, any authenticated, unauthenticated);
+  // the methods of one path share the line too.
+  const groups = new Map<string, { subject: string; opened: boolean; detail: string; sources: SourceIdentity[] }>();
+  for (const { subject, change } of subjects) {
+    const decision = change.entry.decision;
+    const byPath = new Map<string, { path: string; opened: boolean; methods: string[]; kept: Set<string>; by?: string }>();
+    for (const it of change.items) {
+      const k = `${it.grant.path}|${it.opened}|${it.by ?? ""}`;
+      const g = byPath.get(k) ?? { path: it.grant.path, opened: it.opened, methods: [], kept: new Set<string>(), ...(it.by ? { by: it.by } : {}) };
+      g.methods.push(it.grant.method);
+      for (const x of it.kept) g.kept.add(grantLabel(x));
+      byPath.set(k, g);
+    }
+    for (const p of byPath.values()) {
+      const reason = p.by ?? (decision.source ? decision.reason : undefined);
+      const parts = [
+        ...(p.methods.includes("*") ? [] : [p.methods.sort().join(", ")]),
+        ...(p.kept.size ? [`${p.opened ? "before only" : "still ALLOWED"}: ${[...p.kept].sort().join(", ")}`] : []),
+        ...(reason ? [reason] : []),
+      ];
+      const detail = parts.length ? ` (${parts.join("; ")})` : "";
+      const lineSubject = subject + pathSuffix(p.path);
+      const k = `${lineSubject}|${p.opened}|${detail}`;
+      const g = groups.get(k) ?? { subject: lineSubject, opened: p.opened, detail, sources: [] };
+      g.sources.push(change.entry.source);
+      groups.set(k, g);
+    }
   }
+  // A namespace whose every ServiceAccount shares a line is written "sa ns/*"
+  const perNamespace = new Map<string, number>();
+  for (const s of sources) if (s.kind === "serviceAccount") perNamespace.set(s.namespace, (perNamespace.get(s.namespace) ?? 0) + 1);
   for (const g of groups.values()) {
-    const labels = g.sources.sort((a, b) => sourceRank(a) - sourceRank(b) || cmp(sourceLabel(a), sourceLabel(b))).map(sourceLabel);
-    out.push({ subject: g.subject, kind: "access", change: `${labels.join(", ")} newly ${g.opened ? "ALLOWED" : "DENIED"}${g.reason}`, risk: g.opened ? "high" : "medium" });
+    const labels = collapseNamespaces(g.sources.sort((a, b) => sourceRank(a) - sourceRank(b) || cmp(sourceLabel(a), sourceLabel(b))), perNamespace);
+    out.push({ subject: g.subject, kind: "access", change: `${labels.join(", ")} newly ${g.opened ? "ALLOWED" : "DENIED"}${g.detail}`, risk: g.opened ? "high" : "medium" });
+  }
+  return out;
+}
+
+/** Source labels in order, with "sa ns/*" for a namespace all of whose ServiceAccounts (of the ones the diff asked about) are listed, when there are four or more. */
+function collapseNamespaces(sorted: SourceIdentity[], perNamespace: ReadonlyMap<string, number>): string[] {
+  const count = new Map<string, number>();
+  for (const s of sorted) if (s.kind === "serviceAccount") count.set(s.namespace, (count.get(s.namespace) ?? 0) + 1);
+  const out: string[] = [];
+  for (const s of sorted) {
+    if (s.kind === "serviceAccount") {
+      const n = count.get(s.namespace) ?? 0;
+      if (n >= 4 && n === perNamespace.get(s.namespace)) {
+        if (out[out.length - 1] !== `sa ${s.namespace}/*`) out.push(`sa ${s.namespace}/*`);
+        continue;
+      }
+    }
+    out.push(sourceLabel(s));
   }
   return out;
 }

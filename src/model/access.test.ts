@@ -188,3 +188,29 @@ describe("accessMatrix", () => {
     expect(accessMatrix(m)).toHaveLength(15);
   });
 });
+
+describe("access scope: paths and methods", () => {
+  it("an allowed source's scope lists the paths and methods of the ALLOW rules that match it, minus certain DENY rules on paths", () => {
+    const m = model(
+      apps,
+      ap("reviews", "bookinfo", `  selector: {matchLabels: {app: reviews}}\n  rules:\n  - from: [{source: {principals: ["cluster.local/ns/web/sa/frontend"]}}]\n    to: [{operation: {methods: [GET, HEAD], paths: ["/api/*"]}}, {operation: {ports: ["1"], paths: [/other]}}]`),
+      ap("no-admin", "bookinfo", `  selector: {matchLabels: {app: reviews}}\n  action: DENY\n  rules:\n  - to: [{operation: {paths: ["/api/admin/*"]}}]`),
+    );
+    expect(decide(m, frontend).scope).toEqual({
+      allowed: [
+        { path: "/api/*", method: "GET" },
+        { path: "/api/*", method: "HEAD" },
+      ],
+      denied: [{ path: "/api/admin/*", method: "*", by: "DENY policy bookinfo/no-admin" }],
+    });
+    // a request that names its path is decided as before, without a scope
+    expect(decide(m, frontend, "reviews", 9080, { path: "/api/x", method: "GET" })).toMatchObject({ allowed: true });
+    expect(decide(m, frontend, "reviews", 9080, { path: "/api/x", method: "GET" }).scope).toBeUndefined();
+  });
+
+  it("no scope (everything) when no policy names paths or methods", () => {
+    expect(decide(model(apps), frontend).scope).toBeUndefined();
+    const m = model(apps, ap("reviews", "bookinfo", `  selector: {matchLabels: {app: reviews}}\n  rules: [{from: [{source: {principals: ["cluster.local/ns/web/sa/frontend"]}}]}]`));
+    expect(decide(m, frontend).scope).toBeUndefined();
+  });
+});

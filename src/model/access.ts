@@ -41,6 +41,71 @@ export interface AccessDecision {
   source?: Source;
   /** A matching CUSTOM policy defers the request to this external authorizer first. */
   customProvider?: string;
+  /** For an allowed request that names no path or method: which paths and methods are allowed (absent: all of them). */
+  scope?: AccessScope;
+}
+
+/** One path pattern and one method: "/api/*" + "GET"; "*" stands for every path or every method. */
+export interface AccessGrant {
+  /** Istio pattern ("/api/*", "*.json", exact) or Gateway API match ("/api/*" for PathPrefix /api, "~re" for a regex); "not …" for notPaths. */
+  path: string;
+  method: string;
+  /** For a denial: the policy that makes it ("DENY policy bookinfo/no-admin"). */
+  by?: string;
+}
+
+/** What an allowed source may reach on a workload port: grants, minus denials carved out by DENY rules on paths or methods. */
+export interface AccessScope {
+  allowed: AccessGrant[];
+  denied: AccessGrant[];
+}
+
+/** Everything: what "allowed" meant before paths were modelled. */
+export const allPaths: AccessGrant = { path: "*", method: "*" };
+
+/** Does pattern p match every path pattern q matches (Istio patterns: exact, "prefix*", "*suffix", "*")? */
+function patternCovers(p: string, q: string): boolean {
+  if (p === q || p === "*") return true;
+  if (q === "*" || p.startsWith("not ") || q.startsWith("not ") || p.startsWith("~") || q.startsWith("~")) return false;
+  if (p.endsWith("*")) {
+    const pre = p.slice(0, -1);
+    return q.endsWith("*") ? q.slice(0, -1).startsWith(pre) : !q.startsWith("*") && q.startsWith(pre);
+  }
+  if (p.startsWith("*")) {
+    const suf = p.slice(1);
+    return q.startsWith("*") ? q.slice(1).endsWith(suf) : !q.endsWith("*") && q.endsWith(suf);
+  }
+  return false;
+}
+
+/** Does grant g include everything grant h allows? */
+export function grantCovers(g: AccessGrant, h: AccessGrant): boolean {
+  return patternCovers(g.path, h.path) && (g.method === "*" || g.method === h.method);
+}
+
+/** Does the scope allow the whole of grant g (some allowed grant covers it, no denial overlaps it)? */
+export function scopePermits(scope: AccessScope | undefined, g: AccessGrant): boolean {
+  if (!scope) return true;
+  return scope.allowed.some((a) => grantCovers(a, g)) && !scope.denied.some((d) => grantCovers(d, g) || grantCovers(g, d));
+}
+
+/** Drops grants another grant of the list covers; sorted, so equal scopes print equally. */
+function normalizeGrants(gs: AccessGrant[]): AccessGrant[] {
+  const uniq = [...new Map(gs.map((g) => [`${g.path}\0${g.method}`, g])).values()];
+  return uniq.filter((g) => !uniq.some((h) => h !== g && grantCovers(h, g) && !(grantCovers(g, h) && `${h.path}\0${h.method}` > `${g.path}\0${g.method}`))).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.method < b.method ? -1 : a.method > b.method ? 1 : 0));
+}
+
+/** A scope, or undefined when it allows everything (the common case stays cheap and prints as before). */
+function scopeOf(allowed: AccessGrant[], denied: AccessGrant[]): AccessScope | undefined {
+  const a = normalizeGrants(allowed);
+  const d = normalizeGrants(denied);
+  if (d.length === 0 && a.some((g) => g.path === "*" && g.method === "*")) return undefined;
+  return { allowed: a, denied: d };
+}
+
+/** Path × method grants of an Istio operation (or of a Gateway API match): a missing list is "*". */
+function grantsOf(paths: string[], methods: string[]): AccessGrant[] {
+  return paths.flatMap((path) => methods.map((method) => ({ path, method })));
 }
 
 /** Options of accessDecision and accessMatrix. */
@@ -193,7 +258,18 @@ const strs = (v: unknown): string[] | undefined => (v === undefined ? undefined 
 /** Tri-state: a constraint on a value the request does not name is "unknown". */
 type Tri = boolean | "unknown";
 
+const policiesCache = new WeakMap<MeshModel, WeakMap<object, IstioAuthorizationPolicyView[]>>();
+
+/** The AuthorizationPolicies that apply to a workload, in name order; cached per model and workload (a matrix row asks once per source and port). */
 function policiesFor(model: MeshModel, w: AccessRequest["workload"]): IstioAuthorizationPolicyView[] {
+  let byWorkload = policiesCache.get(model);
+  if (!byWorkload) policiesCache.set(model, (byWorkload = new WeakMap()));
+  let pols = byWorkload.get(w);
+  if (!pols) byWorkload.set(w, (pols = selectPolicies(model, w)));
+  return pols;
+}
+
+function selectPolicies(model: MeshModel, w: AccessRequest["workload"]): IstioAuthorizationPolicyView[] {
   const root = model.options.rootNamespace;
   return model.istio.authorizationPolicies
     .filter((p) => !p.hasTargetRefs) // targetRefs bind to waypoints and gateways, not to sidecar workloads
@@ -287,11 +363,58 @@ function istioDecision(model: MeshModel, req: AccessRequest, o: AccessOptions): 
     if (policyMatches(p, req, o.trustDomain) === true) return { allowed: false, mesh: "istio", reason: `DENY policy ${name(p)}`, source: p.source, ...extra };
   }
   const allows = pols.filter((x) => x.action === "ALLOW");
-  if (allows.length === 0) return { allowed: true, mesh: "istio", reason: "no ALLOW policy selects the workload", ...extra };
+  const scope = (): { scope?: AccessScope } => {
+    if (req.path !== undefined || req.method !== undefined || !pols.some(constrainsPaths)) return {};
+    const sc = istioScope(pols, req, o.trustDomain);
+    return sc ? { scope: sc } : {};
+  };
+  if (allows.length === 0) return { allowed: true, mesh: "istio", reason: "no ALLOW policy selects the workload", ...extra, ...scope() };
   for (const p of allows) {
-    if (policyMatches(p, req, o.trustDomain) !== false) return { allowed: true, mesh: "istio", reason: `ALLOW policy ${name(p)}`, source: p.source, ...extra };
+    if (policyMatches(p, req, o.trustDomain) !== false) return { allowed: true, mesh: "istio", reason: `ALLOW policy ${name(p)}`, source: p.source, ...extra, ...scope() };
   }
   return { allowed: false, mesh: "istio", reason: `no rule of the ALLOW policies ${allows.map(name).join(", ")} matches`, source: (allows[0] as IstioAuthorizationPolicyView).source, ...extra };
+}
+
+const pathRules = new WeakMap<IstioAuthorizationPolicyView, boolean>();
+/** Does any rule of the policy name paths or methods (else every scope it gives is "everything")? */
+function constrainsPaths(p: IstioAuthorizationPolicyView): boolean {
+  let v = pathRules.get(p);
+  if (v === undefined) {
+    v = p.rules.some((r) => asArr(r.to).some((t) => {
+      const op = asObj(asObj(t).operation);
+      return op.paths !== undefined || op.notPaths !== undefined || op.methods !== undefined || op.notMethods !== undefined;
+    }));
+    pathRules.set(p, v);
+  }
+  return v;
+}
+
+/** The grants of the operations of a rule's `to` that apply to the port; one grant of everything without `to`. */
+function ruleGrants(rule: Obj, port: number): AccessGrant[] {
+  if (rule.to === undefined) return [allPaths];
+  return asArr(rule.to).flatMap((t) => {
+    const op = asObj(asObj(t).operation);
+    if (listMatch(strs(op.ports), strs(op.notPorts), String(port), (p, v) => p === v) === false) return [];
+    const paths = strs(op.paths) ?? (strs(op.notPaths) ? [`not ${(strs(op.notPaths) ?? []).join(",")}`] : ["*"]);
+    const methods = strs(op.methods) ?? (strs(op.notMethods) ? [`not ${(strs(op.notMethods) ?? []).join(",")}`] : ["*"]);
+    return grantsOf(paths, methods);
+  });
+}
+
+/**
+ * The paths and methods an Istio-allowed source may call: the grants of every ALLOW rule whose source matches
+ * (all of them when no ALLOW policy selects the workload), minus those of DENY rules that match the source
+ * certainly and constrain only paths, methods and ports.
+ */
+function istioScope(pols: IstioAuthorizationPolicyView[], req: AccessRequest, trustDomain: string): AccessScope | undefined {
+  const fromMatches = (rule: Obj): Tri => (rule.from === undefined ? true : or(asArr(rule.from).map((f) => sourceMatches(asObj(asObj(f).source), req.source, trustDomain))));
+  const allows = pols.filter((p) => p.action === "ALLOW");
+  const allowed = allows.length === 0 ? [allPaths] : allows.flatMap((p) => p.rules.filter((r) => fromMatches(r) !== false).flatMap((r) => ruleGrants(r, req.port)));
+  const denied = pols
+    .filter((p) => p.action === "DENY")
+    .flatMap((p) => p.rules.filter((r) => fromMatches(r) === true && asArr(r.when).length === 0).flatMap((r) => ruleGrants(r, req.port).map((g) => ({ ...g, by: `DENY policy ${p.namespace}/${p.name}` }))))
+    .filter((g) => !g.path.startsWith("not ") && !g.method.startsWith("not "));
+  return scopeOf(allowed, denied);
 }
 
 // ---------------------------------------------------------------- Linkerd
@@ -377,6 +500,8 @@ function linkerdDecision(model: MeshModel, req: AccessRequest, o: AccessOptions)
   }
   const serverName = `${server.namespace}/${server.name}`;
   const serverLabels = asStrMap(asObj(server.source.manifest.object.metadata).labels);
+  let first: AccessDecision | undefined;
+  const grants: AccessGrant[] = [];
   for (const ap of [...model.linkerd.authorizationPolicies].sort(byName)) {
     const t = ap.targetRef;
     const targets =
@@ -384,18 +509,45 @@ function linkerdDecision(model: MeshModel, req: AccessRequest, o: AccessOptions)
       (t.kind === "Namespace" && t.name === server.namespace && ap.namespace === server.namespace) ||
       (t.kind === "HTTPRoute" && t.namespace === server.namespace && routeAttachedTo(model, t.name, t.namespace, server.name));
     if (!targets) continue;
-    // Every required authentication must admit the client; a route-level policy admits some paths (existential).
+    // Every required authentication must admit the client; a route-level policy admits the route's paths only.
     const admits = and(ap.requiredAuthenticationRefs.map((r) => authenticationAdmits(model, r, ap.namespace, s, o.trustDomain)));
-    if (admits !== false && ap.requiredAuthenticationRefs.length > 0) return { allowed: true, mesh: "linkerd", reason: `AuthorizationPolicy ${ap.namespace}/${ap.name}`, source: ap.source };
+    if (admits !== false && ap.requiredAuthenticationRefs.length > 0) {
+      first ??= { allowed: true, mesh: "linkerd", reason: `AuthorizationPolicy ${ap.namespace}/${ap.name}`, source: ap.source };
+      grants.push(...(t.kind === "HTTPRoute" ? linkerdRouteGrants(model, t.name, t.namespace) : [allPaths]));
+    }
   }
   for (const sa of [...model.linkerd.serverAuthorizations].sort(byName)) {
     if (sa.namespace !== server.namespace) continue;
     const targets = sa.server.name === server.name || (sa.server.selector !== undefined && selectorMatches(sa.server.selector, serverLabels));
-    if (targets && serverAuthorizationAdmits(sa.client, s) !== false) return { allowed: true, mesh: "linkerd", reason: `ServerAuthorization ${sa.namespace}/${sa.name}`, source: sa.source };
+    if (targets && serverAuthorizationAdmits(sa.client, s) !== false) {
+      first ??= { allowed: true, mesh: "linkerd", reason: `ServerAuthorization ${sa.namespace}/${sa.name}`, source: sa.source };
+      grants.push(allPaths);
+    }
   }
   // Server.spec.accessPolicy (Linkerd 2.13+) is the fallback for a selected port; it defaults to deny.
   const access = asStr(asObj(server.source.manifest.object.spec).accessPolicy) ?? "deny";
-  return { allowed: defaultAdmits(access, s), mesh: "linkerd", reason: `Server ${serverName} accessPolicy ${access}`, source: server.source };
+  const fallback: AccessDecision = { allowed: defaultAdmits(access, s), mesh: "linkerd", reason: `Server ${serverName} accessPolicy ${access}`, source: server.source };
+  if (!first) return fallback;
+  if (fallback.allowed) grants.push(allPaths);
+  const scope = req.path === undefined && req.method === undefined ? scopeOf(grants, []) : undefined;
+  return scope ? { ...first, scope } : first;
+}
+
+/** The paths and methods of a Linkerd (policy.linkerd.io) HTTPRoute's rules: PathPrefix /api is "/api/*", a regex "~re", no match everything. */
+function linkerdRouteGrants(model: MeshModel, name: string, namespace: string): AccessGrant[] {
+  const r = model.linkerd.routes.find((x) => x.name === name && x.namespace === namespace);
+  if (!r) return [];
+  return r.rules.flatMap((rule) =>
+    rule.matches.length === 0
+      ? [allPaths]
+      : rule.matches.map((m) => {
+          const p = asObj(m.path);
+          const v = asStr(p.value) ?? "/";
+          const type = asStr(p.type) ?? "PathPrefix";
+          const path = type === "Exact" ? v : type === "RegularExpression" ? `~${v}` : v === "/" ? "*" : `${v.replace(/\/$/, "")}/*`;
+          return { path: m.path === undefined ? "*" : path, method: asStr(m.method) ?? "*" };
+        }),
+  );
 }
 
 function routeAttachedTo(model: MeshModel, name: string, namespace: string, server: string): boolean {
