@@ -11,7 +11,9 @@
  * Attributes a request leaves unspecified (path, method, `when` conditions, IP blocks, JWTs) are read
  * existentially: an ALLOW rule constraining them still counts as matching (some request is allowed), a DENY
  * rule constraining them does not (some request gets through). The matrix therefore answers "can this
- * identity reach this port at all".
+ * identity reach this port at all"; an allowed decision's `scope` then says which paths and methods (the
+ * grants of the ALLOW rules that match the source, minus DENY rules on paths; a Linkerd AuthorizationPolicy on
+ * an HTTPRoute grants the route's matches), which the semantic diff reports per path.
  */
 import { asArr, asObj, asStr, asStrMap, selectorMatches, type Obj, type Source, type WorkloadView } from "./core.js";
 import type { IstioAuthorizationPolicyView } from "./istio.js";
