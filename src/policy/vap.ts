@@ -226,6 +226,14 @@ export function evaluateAdmissionPolicies(input: AdmissionInput): Finding[] {
     return { manifest: m, group, version, info, labels: asStrMap(asObj(m.object.metadata).labels), ...(namespaceLabels ? { namespaceLabels } : {}) };
   });
 
+  const params = new Map<string, Manifest[]>();
+  for (const m of input.paramSources ?? input.objects) {
+    const k = `${m.ref.apiVersion}|${m.ref.kind}`;
+    const list = params.get(k);
+    if (list) list.push(m);
+    else params.set(k, [m]);
+  }
+  const active: { ctx: BindingContext; bindingMatch: Obj | undefined }[] = [];
   for (const b of bindings) {
     const spec = asObj(b.object.spec);
     const policyName = asStr(spec.policyName) ?? "";
@@ -253,11 +261,17 @@ export function evaluateAdmissionPolicies(input: AdmissionInput): Finding[] {
       continue;
     }
     const bindingMatch = spec.matchResources === undefined ? undefined : asObj(spec.matchResources);
-    const ctx = { policy: p, binding: b, severity, paramRef, input };
-    for (const t of targets) {
-      if (!matchResourcesMatches(p.matchConstraints, t)) continue;
+    active.push({ ctx: { policy: p, binding: b, severity, paramRef, input, params }, bindingMatch });
+  }
+  // Object by object, so that each is converted to CEL once for all the bindings that match it, and then dropped.
+  const nsCache = new Map<string, unknown>();
+  for (const t of targets) {
+    let values: CelInputs | undefined;
+    for (const { ctx, bindingMatch } of active) {
+      if (!matchResourcesMatches(ctx.policy.matchConstraints, t)) continue;
       if (bindingMatch && !matchResourcesMatches(bindingMatch, t)) continue;
-      out.push(...evaluateOne(ctx, t, namespaces));
+      values ??= celInputs(ctx.input, t, namespaces, nsCache);
+      out.push(...evaluateOne(ctx, t, values));
     }
   }
   return out;
@@ -269,6 +283,8 @@ interface BindingContext {
   severity: Severity;
   paramRef: Obj | undefined;
   input: AdmissionInput;
+  /** Param candidates by "apiVersion|kind" (indexed once: no scan of every object per evaluation). */
+  params: Map<string, Manifest[]>;
 }
 
 /** The params objects a binding's paramRef selects for the target; undefined when the policy takes none. */
@@ -281,28 +297,31 @@ function paramsFor(ctx: BindingContext, t: AdmissionTarget): Manifest[] | undefi
   const ns = paramNamespaced ? (asStr(ref.namespace) ?? (t.info.namespaced ? (t.manifest.ref.namespace ?? "default") : undefined)) : undefined;
   const name = asStr(ref.name);
   const selector = ref.selector === undefined ? undefined : asObj(ref.selector);
-  return (ctx.input.paramSources ?? ctx.input.objects).filter((m) => {
-    if (m.ref.apiVersion !== pk.apiVersion || m.ref.kind !== pk.kind) return false;
+  return (ctx.params.get(`${pk.apiVersion}|${pk.kind}`) ?? []).filter((m) => {
     if (paramNamespaced && (m.ref.namespace ?? "default") !== ns) return false;
     if (name !== undefined) return m.ref.name === name;
     return labelSelectorMatches(selector, asStrMap(asObj(m.object.metadata).labels));
   });
 }
 
-function evaluateOne(ctx: BindingContext, t: AdmissionTarget, namespaces: Map<string, Manifest>): Finding[] {
-  const { policy: p, binding: b } = ctx;
+/** The CEL values of one object (its namespace's converted once per namespace). */
+interface CelInputs {
+  object: unknown;
+  namespaceObject: unknown;
+  request: unknown;
+}
+
+function celInputs(input: AdmissionInput, t: AdmissionTarget, namespaces: Map<string, Manifest>, nsCache: Map<string, unknown>): CelInputs {
   const m = t.manifest;
-  const who = `ValidatingAdmissionPolicy ${p.name} (binding ${b.ref.name})`;
-  const params = paramsFor(ctx, t);
-  if (params !== undefined && params.length === 0) {
-    const action = asStr(ctx.paramRef?.parameterNotFoundAction) ?? "Deny";
-    if (action === "Allow") return [];
-    return [policyFindingAt(userPolicyViolation, m, `${who} denies ${subjectOf(m.ref)}: no params found for policy binding with Deny parameterNotFoundAction (paramRef ${JSON.stringify(ctx.paramRef)})`, [], ctx.severity)];
-  }
-  const object = toCelValue(m.object, ctx.input.schemaOf?.(m.ref.apiVersion, m.ref.kind));
   const ns = t.info.namespaced ? (m.ref.namespace ?? "default") : undefined;
-  const nsObj = ns !== undefined ? namespaces.get(ns) : undefined;
-  const namespaceObject = ns === undefined ? null : toCelValue(nsObj?.object ?? { apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels: { "kubernetes.io/metadata.name": ns } } }, undefined);
+  let namespaceObject: unknown = null;
+  if (ns !== undefined) {
+    namespaceObject = nsCache.get(ns);
+    if (namespaceObject === undefined) {
+      namespaceObject = toCelValue(namespaces.get(ns)?.object ?? { apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels: { "kubernetes.io/metadata.name": ns } } }, undefined);
+      nsCache.set(ns, namespaceObject);
+    }
+  }
   const request = toCelValue(
     {
       uid: "00000000-0000-0000-0000-000000000000",
@@ -319,9 +338,31 @@ function evaluateOne(ctx: BindingContext, t: AdmissionTarget, namespaces: Map<st
     },
     undefined,
   );
+  return { object: toCelValue(m.object, input.schemaOf?.(m.ref.apiVersion, m.ref.kind)), namespaceObject, request };
+}
+
+/** Params objects are few and shared by every object a binding matches: converted once. */
+const paramValues = new WeakMap<Manifest, unknown>();
+function paramValue(ctx: BindingContext, m: Manifest): unknown {
+  let v = paramValues.get(m);
+  if (v === undefined) paramValues.set(m, (v = toCelValue(m.object, ctx.input.schemaOf?.(m.ref.apiVersion, m.ref.kind))));
+  return v;
+}
+
+function evaluateOne(ctx: BindingContext, t: AdmissionTarget, values: CelInputs): Finding[] {
+  const { policy: p, binding: b } = ctx;
+  const m = t.manifest;
+  const who = `ValidatingAdmissionPolicy ${p.name} (binding ${b.ref.name})`;
+  const params = paramsFor(ctx, t);
+  if (params !== undefined && params.length === 0) {
+    const action = asStr(ctx.paramRef?.parameterNotFoundAction) ?? "Deny";
+    if (action === "Allow") return [];
+    return [policyFindingAt(userPolicyViolation, m, `${who} denies ${subjectOf(m.ref)}: no params found for policy binding with Deny parameterNotFoundAction (paramRef ${JSON.stringify(ctx.paramRef)})`, [], ctx.severity)];
+  }
+  const { object, namespaceObject, request } = values;
   const out: Finding[] = [];
   for (const param of params ?? [null]) {
-    const bindings: Record<string, unknown> = { object, oldObject: null, request, namespaceObject, params: param ? toCelValue(param.object, ctx.input.schemaOf?.(param.ref.apiVersion, param.ref.kind)) : null };
+    const bindings: Record<string, unknown> = { object, oldObject: null, request, namespaceObject, params: param ? paramValue(ctx, param) : null };
     const failed = (e: Expression, error: string): Finding => {
       const sev: Severity = p.failurePolicy === "Fail" ? ctx.severity : "warning";
       return policyFindingAt(unevaluableUserPolicy, m, `${who}: ${error} evaluating ${e.source.trim()} for ${subjectOf(m.ref)} (failurePolicy ${p.failurePolicy}${p.failurePolicy === "Fail" ? ": the API server rejects the object" : ""})`, [], sev);
