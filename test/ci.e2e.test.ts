@@ -3,12 +3,12 @@
  * merge request pipeline, a deploy job and a rollback re-run, the staging and production test clusters, and
  * a local server speaking GitLab's REST API (GitLab itself cannot run here; see test/gitlab-server.ts).
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
-import { commit, crdsDir, git, gitRepo, repoRoot, unique, type CliResult } from "./helpers.js";
-import { startFakeGitLab, type FakeGitLab } from "./gitlab-server.js";
+import { commit, crdsDir, git, gitRepo, unique } from "./helpers.js";
+import { meshopsAsync, startFakeGitLab, type FakeGitLab } from "./gitlab-server.js";
 
 let kubeconfig = "";
 let gl: FakeGitLab;
@@ -20,22 +20,6 @@ afterAll(async () => {
   await gl.close();
 });
 beforeEach(() => gl.reset());
-
-/** Runs meshops asynchronously (the fake GitLab lives in this process: a blocking spawn would deadlock it). */
-function meshopsAsync(args: string[], opts: { cwd: string; env: Record<string, string | undefined> }): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1" };
-    for (const k of Object.keys(env)) if (k.startsWith("CI") || k.startsWith("GITLAB") || k === "KUBE_CONTEXT") delete env[k];
-    for (const [k, v] of Object.entries(opts.env)) if (v !== undefined) env[k] = v;
-    const child = spawn(process.execPath, [join(repoRoot, "bin", "meshops.js"), ...args], { cwd: opts.cwd, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
-    child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 const vs = (ns: string, w1: number, w2: number): string => `apiVersion: networking.istio.io/v1
 kind: VirtualService

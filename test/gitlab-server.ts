@@ -6,7 +6,10 @@
  * validates parameters the way GitLab does where meshops depends on it (note length, status state, required
  * deployment fields), paginates with `Link`/`X-*` headers, and can be told to answer with faults (a 429 storm).
  */
+import { spawn } from "node:child_process";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { join } from "node:path";
+import { repoRoot, type CliResult } from "./helpers.js";
 import type { AddressInfo } from "node:net";
 
 export interface RecordedRequest {
@@ -234,3 +237,20 @@ export async function startFakeGitLab(token = "glpat-test-token"): Promise<FakeG
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }
+
+/** Runs meshops asynchronously (the fake GitLab lives in this process: a blocking spawn would deadlock it). */
+export function meshopsAsync(args: string[], opts: { cwd: string; env: Record<string, string | undefined> }): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1" };
+    for (const k of Object.keys(env)) if (k.startsWith("CI") || k.startsWith("GITLAB") || k === "KUBE_CONTEXT") delete env[k];
+    for (const [k, v] of Object.entries(opts.env)) if (v !== undefined) env[k] = v;
+    const child = spawn(process.execPath, [join(repoRoot, "bin", "meshops.js"), ...args], { cwd: opts.cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
+    child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { registerAdopt } from "./adopt.js";
 import { registerApply } from "./apply.js";
+import { registerAudit } from "./audit.js";
 import { registerCheck } from "./check.js";
 import { registerCi } from "./ci.js";
 import { registerDiff } from "./diff.js";
@@ -11,6 +12,7 @@ import { registerDrift } from "./drift.js";
 import { registerCompare } from "./compare.js";
 import { registerExplain } from "./explain.js";
 import { registerInit } from "./init.js";
+import { registerObserve } from "./observe.js";
 import { registerPlan } from "./plan.js";
 import { registerRender } from "./render.js";
 import { registerRollback } from "./rollback.js";
@@ -76,7 +78,9 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   registerDrift(program, ctx, setExit);
   registerAdopt(program, ctx, setExit);
   registerCi(program, ctx, setExit);
+  registerAudit(program, ctx, setExit);
   registerWebhook(program, ctx, setExit);
+  registerObserve(program, ctx, setExit);
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (e) {
