@@ -185,6 +185,8 @@ data: {forbidden: "cluster.local/ns/legacy"}
     expect(got).toHaveLength(1);
     expect(got[0]?.slice(0, 3)).toEqual(["MSH6101", "error", "policies.yaml:13"]);
     expect(got[0]?.[3]).toMatch(/^ValidatingAdmissionPolicy no-wildcard: validation 0 does not compile: .* \(expression: object\.spec\.rules\.all\(r,\)$/);
+    const audit = policy(`${apRules}  auditAnnotations:\n    - key: who\n      valueExpression: "object.metadata.name +"\n  validations: [{expression: "true"}]\n`);
+    expect(run(audit, "").map((f) => [f[0], f[2]])).toEqual([["MSH6101", "policies.yaml:14"]]);
     const unknown = policy(`${apRules}  validations:\n    - expression: "self.spec == 1"\n`);
     expect(run(unknown, "")[0]?.[3]).toContain("undeclared reference to 'self'");
   });

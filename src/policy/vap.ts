@@ -33,7 +33,7 @@ export const invalidUserPolicy: PolicyRule = {
   severity: "error",
   title: "Invalid ValidatingAdmissionPolicy or binding",
   explanation:
-    "A CEL expression of a ValidatingAdmissionPolicy (validation, messageExpression, matchCondition or variable) does not compile, a binding names a policy the repository does not hold (a warning: it may be installed otherwise), or a binding of a policy with paramKind has no paramRef. The finding points at the expression or field in the policy file; the policy is not evaluated until it is fixed.",
+    "A CEL expression of a ValidatingAdmissionPolicy (validation, messageExpression, matchCondition, variable or auditAnnotation) does not compile; the policy has no matchConstraints.resourceRules; a binding has no validationActions, a paramRef with both or neither of name and selector, or no paramRef for a policy with paramKind; or a binding names a policy the repository does not hold (a warning: it may be installed otherwise). The finding points at the expression or field in the policy file; the policy or binding is not evaluated until it is fixed.",
 };
 
 export const unevaluableUserPolicy: PolicyRule = {
@@ -153,6 +153,8 @@ function loadPolicy(m: Manifest): LoadedPolicy {
     const fieldPath = asStr(v.fieldPath);
     return [{ expression: e, ...(message ? { message } : {}), ...(me ? { messageExpression: me } : {}), ...(reason ? { reason } : {}), ...(fieldPath ? { fieldPath } : {}) }];
   });
+  // auditAnnotations only annotate audit events (nothing offline to report), but the API server compiles them too.
+  asArr(spec.auditAnnotations).forEach((a, i) => expr(asObj(a).valueExpression, ["spec", "auditAnnotations", i, "valueExpression"], `auditAnnotation ${asStr(asObj(a).key) ?? i}`));
   const pk = asObj(spec.paramKind);
   const pkApi = asStr(pk.apiVersion);
   const pkKind = asStr(pk.kind);
