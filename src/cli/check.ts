@@ -126,8 +126,10 @@ function liveReferences(mode: LiveMode, flags: CheckFlags, cwd: string, timeoutM
       });
       return await Promise.race([fetchLiveReferences(kube), deadline]);
     } catch (e) {
+      // whatever keeps the cluster from being read (no kubeconfig, no context, in-cluster credentials missing, a
+      // refused connection) is a note, never a failed check — unless --require-live-refs
       if (e instanceof UnreachableError || e instanceof UsageError) return { error: e };
-      throw e;
+      return { error: new UnreachableError(`cluster ${target.context ?? "(current context)"} could not be read: ${(e as Error).message}`) };
     } finally {
       clearTimeout(timer);
       kube?.close();

@@ -70,7 +70,7 @@ export async function fetchLiveReferences(kube: KubeClient): Promise<LiveReferen
       try {
         return { k, items: await kube.list(k.apiVersion, k.kind) };
       } catch (e) {
-        if (e instanceof KubeError) return { k, error: e.code === "forbidden" ? "forbidden" : e.message };
+        if (e instanceof KubeError) return { k, error: e.code === "forbidden" ? "forbidden" : e.code === "unauthorized" ? "unauthorized (401)" : e.message };
         throw e;
       }
     }),
