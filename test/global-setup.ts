@@ -1,21 +1,29 @@
 /**
  * Vitest global setup: one real Kubernetes test environment (etcd + two kube-apiservers,
  * kubeconfig contexts "staging", "production", "staging-limited", "production-limited",
- * with the CRDs from ../shared/crds installed) for the whole test run.
+ * with the CRDs from ../shared/crds installed) and one Prometheus (Debian's package, scrape
+ * and evaluation interval 1s) for the whole test run.
  *
  * - builds the pinned binaries first if they are not cached (`scripts/testenv.sh build`;
  *   the first build takes several minutes, later runs are instant);
  * - starts the environment in a fresh temporary folder (`scripts/testenv.sh up --dir`);
  * - hands the kubeconfig path to the tests: `inject("kubeconfig")` from "vitest", and
  *   process.env.KUBECONFIG_TESTENV (inherited by the test workers);
+ * - hands Prometheus to the tests: `inject("prometheusUrl")` (http://127.0.0.1:PORT) and
+ *   `inject("prometheusTargetsDir")` (a folder of file_sd JSON files: write
+ *   `[{"targets":["127.0.0.1:PORT"],"labels":{...}}]` to DIR/<unique>.json to be scraped
+ *   every second, delete the file to stop); also process.env.PROMETHEUS_URL_TESTENV and
+ *   PROMETHEUS_TARGETS_DIR_TESTENV;
  * - stops it and removes the folder in teardown (`scripts/testenv.sh down --dir`).
  *
  * To reuse an environment that is already running (faster edit-test loops), start one with
  * `npm run testenv -- up` and run the tests with KUBECONFIG_TESTENV set to its kubeconfig:
- * it is then used as is and left running.
+ * it is then used as is and left running. Its Prometheus is read from the `env` file next to
+ * that kubeconfig; an environment started before Prometheus was part of it gets one added
+ * (`scripts/testenv.sh prometheus start`, which leaves the rest of it alone).
  */
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,6 +35,10 @@ declare module "vitest" {
     kubeconfig: string;
     /** The test environment's folder: env (URLs, pids), logs/, pki/ (CA, tokens). Empty when an external environment is reused. */
     testenvDir: string;
+    /** The test environment's Prometheus, `http://127.0.0.1:PORT` (scrape and evaluation interval 1s). */
+    prometheusUrl: string;
+    /** Folder of Prometheus file_sd target files (`*.json`, re-read within 1s): write one to be scraped, delete it to stop. */
+    prometheusTargetsDir: string;
   }
 }
 
@@ -82,6 +94,36 @@ function setupTools(): void {
   execFileSync("bash", [join(repoRoot, "scripts", "setup-tools.sh")], { cwd: repoRoot, stdio: ["ignore", "ignore", "inherit"] });
 }
 
+/** KEY=VALUE lines of a testenv `env` file (values as printf %q writes them; ours need no unquoting). */
+function readEnvFile(file: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line);
+    if (m) out[m[1]!] = m[2]!.replace(/^'(.*)'$/, "$1");
+  }
+  return out;
+}
+
+function providePrometheus(project: TestProject, env: Record<string, string>, where: string): void {
+  const url = env.PROMETHEUS_URL;
+  const targets = env.PROMETHEUS_TARGETS_DIR;
+  if (!url || !targets) throw new Error(`${where} names no PROMETHEUS_URL/PROMETHEUS_TARGETS_DIR: the test environment has no Prometheus`);
+  process.env.PROMETHEUS_URL_TESTENV = url;
+  process.env.PROMETHEUS_TARGETS_DIR_TESTENV = targets;
+  project.provide("prometheusUrl", url);
+  project.provide("prometheusTargetsDir", targets);
+}
+
+/** Prometheus of a reused environment: from its env file, started there first when it has none running. */
+async function externalPrometheus(project: TestProject, kubeconfig: string): Promise<void> {
+  const envFile = join(dirname(kubeconfig), "env");
+  if (!existsSync(envFile)) throw new Error(`KUBECONFIG_TESTENV=${kubeconfig}: no ${envFile} beside it (not a scripts/testenv.sh environment?)`);
+  const dir = readEnvFile(envFile).MESHOPS_TESTENV_DIR ?? dirname(kubeconfig);
+  // idempotent: prints the PROMETHEUS_* lines of a running Prometheus, or starts one (and only that)
+  await testenv(["prometheus", "start", "--dir", dir]);
+  providePrometheus(project, readEnvFile(envFile), envFile);
+}
+
 export async function setup(project: TestProject): Promise<void> {
   setupTools();
   const external = process.env.KUBECONFIG_TESTENV;
@@ -89,6 +131,7 @@ export async function setup(project: TestProject): Promise<void> {
     if (!existsSync(external)) throw new Error(`KUBECONFIG_TESTENV=${external} does not exist`);
     project.provide("kubeconfig", external);
     project.provide("testenvDir", "");
+    await externalPrometheus(project, external);
     return;
   }
   sweepStale();
@@ -106,6 +149,7 @@ export async function setup(project: TestProject): Promise<void> {
   process.env.KUBECONFIG_TESTENV = kubeconfig;
   project.provide("kubeconfig", kubeconfig);
   project.provide("testenvDir", dir);
+  providePrometheus(project, readEnvFile(join(dir, "env")), join(dir, "env"));
 }
 
 export async function teardown(): Promise<void> {
