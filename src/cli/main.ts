@@ -12,6 +12,7 @@ import { registerDrift } from "./drift.js";
 import { registerCompare } from "./compare.js";
 import { registerExplain } from "./explain.js";
 import { registerInit } from "./init.js";
+import { registerObserve } from "./observe.js";
 import { registerPlan } from "./plan.js";
 import { registerRender } from "./render.js";
 import { registerRollback } from "./rollback.js";
@@ -79,6 +80,7 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   registerCi(program, ctx, setExit);
   registerAudit(program, ctx, setExit);
   registerWebhook(program, ctx, setExit);
+  registerObserve(program, ctx, setExit);
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (e) {

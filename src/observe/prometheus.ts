@@ -1,0 +1,184 @@
+/**
+ * A Prometheus HTTP API client (https://prometheus.io/docs/prometheus/latest/querying/api/): instant and range
+ * queries as POST form bodies (long grouped queries never hit URL length limits), a timeout per attempt, bounded
+ * retries on 5xx, 429 and network errors, and errors that name the query and the URL. It counts the queries it
+ * issued, so callers can show that a graph costs a constant number of them.
+ */
+import { UnreachableError, UsageError } from "../errors.js";
+
+/** One series of an instant vector. */
+export interface VectorSample {
+  metric: Record<string, string>;
+  /** Unix seconds. */
+  time: number;
+  value: number;
+}
+
+/** One series of a range matrix. */
+export interface MatrixSeries {
+  metric: Record<string, string>;
+  /** [unix seconds, value] pairs, in time order. */
+  values: [number, number][];
+}
+
+/** What every observe function needs from Prometheus (injected; tests pass fakes). */
+export interface PromClient {
+  readonly url: string;
+  /** Instant query at `time` (unix seconds; default now on the server). */
+  instant(query: string, opts?: { time?: number }): Promise<VectorSample[]>;
+  /** Range query from `start` to `end` (unix seconds) every `stepS` seconds. */
+  range(query: string, opts: { start: number; end: number; stepS: number }): Promise<MatrixSeries[]>;
+  /** Queries issued so far (each counted once, however many retries it took). */
+  readonly queryCount: number;
+  /** Warnings Prometheus returned with results (e.g. a histogram_quantile over non-monotonic buckets). */
+  readonly warnings: string[];
+}
+
+/** Options of createPromClient; units in the names. */
+export interface PromClientOptions {
+  /** Per attempt; also sent as the query's `timeout` so Prometheus stops evaluating too. */
+  timeoutMs: number;
+  /** Extra attempts after a retryable failure (5xx, 429, network). */
+  retries: number;
+  /** First backoff; doubled per attempt. */
+  retryDelayMs: number;
+  fetch: typeof fetch;
+  sleep: (ms: number) => Promise<void>;
+  /** Extra request headers (e.g. Authorization for a proxy). */
+  headers: Record<string, string>;
+}
+
+export function defaultPromClientOptions(): PromClientOptions {
+  return { timeoutMs: 30_000, retries: 2, retryDelayMs: 250, fetch: globalThis.fetch, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), headers: {} };
+}
+
+/** Prometheus rejected a query (400 bad_data: malformed PromQL, bad parameters). Exit 2. */
+export class PromQueryError extends UsageError {
+  override readonly code: string = "promql_invalid";
+  constructor(
+    message: string,
+    readonly query: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Prometheus answered with an error that is not the query's fault (422 execution, 503 timeout, ...). */
+export class PromError extends Error {
+  readonly code: string = "prometheus_error";
+  constructor(
+    message: string,
+    readonly query: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+interface ApiBody {
+  status?: string;
+  data?: { resultType?: string; result?: unknown };
+  errorType?: string;
+  error?: string;
+  warnings?: string[];
+}
+
+/** Shortens a query for messages: one line, at most 160 characters. */
+export function shortQuery(q: string): string {
+  const one = q.replace(/\s+/g, " ").trim();
+  return one.length > 160 ? `${one.slice(0, 157)}...` : one;
+}
+
+/** Prometheus' float encoding: strings, with "NaN", "+Inf", "-Inf". */
+export function parseSampleValue(s: string): number {
+  if (s === "+Inf") return Infinity;
+  if (s === "-Inf") return -Infinity;
+  return Number(s);
+}
+
+/** Creates a client for the Prometheus at `url` (its base, e.g. http://prometheus:9090 or a path-prefixed proxy). */
+export function createPromClient(url: string, opts: Partial<PromClientOptions> = {}): PromClient {
+  const o = { ...defaultPromClientOptions(), ...opts };
+  const base = url.replace(/\/+$/, "");
+  let count = 0;
+  const warnings: string[] = [];
+
+  async function call(path: string, params: Record<string, string>): Promise<ApiBody["data"]> {
+    count++;
+    const query = params.query ?? "";
+    const endpoint = `${base}${path}`;
+    const body = new URLSearchParams({ ...params, timeout: `${Math.max(1, Math.floor(o.timeoutMs / 1000))}s` }).toString();
+    let lastProblem = "";
+    for (let attempt = 0; attempt <= o.retries; attempt++) {
+      if (attempt > 0) await o.sleep(o.retryDelayMs * 2 ** (attempt - 1));
+      let res: Response;
+      let text: string;
+      try {
+        res = await o.fetch(endpoint, {
+          method: "POST",
+          headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json", ...o.headers },
+          body,
+          signal: AbortSignal.timeout(o.timeoutMs),
+        });
+        text = await res.text();
+      } catch (e) {
+        const err = e as Error & { cause?: { code?: string; message?: string } };
+        lastProblem = err.name === "TimeoutError" || err.name === "AbortError" ? `no answer within ${o.timeoutMs} ms` : (err.cause?.code ?? err.cause?.message ?? err.message);
+        continue;
+      }
+      let parsed: ApiBody | undefined;
+      try {
+        parsed = JSON.parse(text) as ApiBody;
+      } catch {
+        parsed = undefined;
+      }
+      if (res.ok && parsed?.status === "success") {
+        if (parsed.warnings?.length) warnings.push(...parsed.warnings.map((w) => `${w} (query ${shortQuery(query)})`));
+        return parsed.data;
+      }
+      const detail = parsed?.error ? `${parsed.errorType ?? "error"}: ${parsed.error}` : `HTTP ${res.status}${text ? ` ${text.slice(0, 200).trim()}` : ""}`;
+      if (res.status === 400 || parsed?.errorType === "bad_data") {
+        throw new PromQueryError(`prometheus at ${base} rejected the query ${shortQuery(query)}: ${detail}`, query);
+      }
+      if (res.status === 429 || res.status >= 500) {
+        lastProblem = detail;
+        continue;
+      }
+      if (res.status === 404 && !parsed) {
+        throw new UnreachableError(`Prometheus at ${base} is unreachable: ${endpoint} answered 404 (is this the Prometheus base URL?)`);
+      }
+      throw new PromError(`prometheus at ${base} failed the query ${shortQuery(query)}: ${detail}`, query, res.status);
+    }
+    throw new UnreachableError(`Prometheus at ${base} is unreachable: ${lastProblem} (after ${o.retries + 1} attempts; query ${shortQuery(query)})`);
+  }
+
+  return {
+    url: base,
+    get queryCount() {
+      return count;
+    },
+    warnings,
+    async instant(query, q = {}) {
+      const data = await call("/api/v1/query", { query, ...(q.time !== undefined ? { time: String(q.time) } : {}) });
+      return toVector(data);
+    },
+    async range(query, q) {
+      const data = await call("/api/v1/query_range", { query, start: String(q.start), end: String(q.end), step: `${q.stepS}s` });
+      return toMatrix(data);
+    },
+  };
+}
+
+function toVector(data: ApiBody["data"]): VectorSample[] {
+  if (data?.resultType === "scalar") {
+    const [t, v] = data.result as [number, string];
+    return [{ metric: {}, time: t, value: parseSampleValue(v) }];
+  }
+  const rows = (data?.result ?? []) as { metric?: Record<string, string>; value?: [number, string] }[];
+  return rows.filter((r) => r.value).map((r) => ({ metric: r.metric ?? {}, time: r.value![0], value: parseSampleValue(r.value![1]) }));
+}
+
+function toMatrix(data: ApiBody["data"]): MatrixSeries[] {
+  const rows = (data?.result ?? []) as { metric?: Record<string, string>; values?: [number, string][] }[];
+  return rows.map((r) => ({ metric: r.metric ?? {}, values: (r.values ?? []).map(([t, v]) => [t, parseSampleValue(v)] as [number, number]) }));
+}
