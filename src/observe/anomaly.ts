@@ -46,7 +46,7 @@ export interface Anomaly {
   current: number;
   /** current / baseline (the baseline floored at 1 ms or 0.1 % so a zero baseline gives a finite ratio). */
   magnitude: number;
-  /** 0..1: 1 − the one-sided Mann–Whitney p-value of current > baseline. */
+  /** 0..1: 1 − the one-sided Mann–Whitney p-value of "the anomalous points are greater than the baseline". */
   confidence: number;
   /** Robust z-score of the current median against the baseline. */
   z: number;
@@ -191,6 +191,10 @@ export function detectInSeries(s: MetricSeries, options: Partial<AnomalyOptions>
     const stop = endIdx ?? pts.length;
     for (let k = startIdx; k < stop; k++) excluded.add(k);
     const current = median(during.length ? during : cur);
+    // the confidence compares the anomalous points themselves (not the window that found them, which may
+    // begin before the onset) with the baseline, as Kayenta compares whole windows
+    const sample = during.length >= o.currentPoints ? during.slice(0, o.baselinePoints) : cur;
+    const confidence = Math.max(1 - p, 1 - mannWhitneyGreater(sample, baseVals).p);
     out.push({
       subject: s.subject,
       metric: s.metric,
@@ -199,7 +203,7 @@ export function detectInSeries(s: MetricSeries, options: Partial<AnomalyOptions>
       baseline: mb,
       current,
       magnitude: magnitudeOf(s.metric, mb, current),
-      confidence: 1 - p,
+      confidence,
       z: (current - mb) / scale,
     });
     i = endIdx !== undefined ? endIdx : pts.length;

@@ -90,6 +90,12 @@ function labelsAt(o: Record<string, unknown>, ...path: string[]): Record<string,
 const SELECTOR_POLICIES = new Set(["PeerAuthentication", "AuthorizationPolicy", "Sidecar", "RequestAuthentication", "Telemetry", "EnvoyFilter", "Server"]);
 const WORKLOAD_KINDS = new Set(["Deployment", "StatefulSet", "DaemonSet", "Pod"]);
 
+/** Two label selectors that share a key and disagree on none can select the same pods. */
+function selectorsOverlap(a: Record<string, string>, b: Record<string, string>): boolean {
+  const shared = Object.keys(a).filter((k) => k in b);
+  return shared.length > 0 && shared.every((k) => a[k] === b[k]);
+}
+
 /** Services ("name.namespace") that the manifests touch in `model`, and whether one of them is mesh-wide. */
 export function servicesTouched(model: MeshModel, manifests: readonly Manifest[]): { services: Set<string>; meshWide: boolean } {
   const out = new Set<string>();
@@ -124,7 +130,10 @@ export function servicesTouched(model: MeshModel, manifests: readonly Manifest[]
       if (targets.some((t) => t.kind === "Service" && t.name)) {
         for (const t of targets) if (t.kind === "Service" && t.name) out.add(`${t.name}.${ns}`);
       } else if (sel && Object.keys(sel).length > 0) {
-        for (const w of workloadsSelectedBy(model, ns, sel)) for (const s of svcOfWorkload(w.namespace, w.name)) out.add(s);
+        const selected = workloadsSelectedBy(model, ns, sel);
+        for (const w of selected) for (const s of svcOfWorkload(w.namespace, w.name)) out.add(s);
+        // workloads are often deployed from elsewhere: a Service whose selector agrees with the policy's selects the same pods
+        if (selected.length === 0) for (const s of model.services.values()) if (s.namespace === ns && s.selector && selectorsOverlap(s.selector, sel)) out.add(`${s.name}.${s.namespace}`);
       } else if (ns === model.options.rootNamespace) meshWide = true;
       else for (const s of model.services.values()) if (s.namespace === ns) out.add(`${s.name}.${s.namespace}`);
     }

@@ -39,14 +39,15 @@ function edgeLabel(s: Signals): string {
   return parts.join(", ");
 }
 
-const dotId = (s: string): string => JSON.stringify(s);
+/** A DOT quoted string (backslashes and quotes escaped; `\\n` is DOT's own line break, added by callers). */
+const dotId = (s: string): string => `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
 
 /** Graphviz DOT: one cluster per service holding its versions; client workloads outside. */
 export function renderGraphDot(g: ServiceGraph): string {
   const out = ["digraph mesh {", "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];', '  edge [fontname="Helvetica", fontsize=10];'];
   g.services.forEach((s, i) => {
     out.push(`  subgraph cluster_${i} {`, `    label=${dotId(`${s.id} (${edgeLabel(s.signals)})`)};`);
-    for (const v of s.versions) out.push(`    ${dotId(v.id)} [label=${dotId(`${v.version}\\n${v.workload}`)}];`);
+    for (const v of s.versions) out.push(`    ${dotId(v.id)} [label=${dotId(v.version).slice(0, -1)}\\n${dotId(v.workload).slice(1)}];`);
     out.push("  }");
   });
   for (const c of g.clients) out.push(`  ${dotId(`workload:${c}`)} [label=${dotId(c)}, shape=ellipse];`);
