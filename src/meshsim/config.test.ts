@@ -47,3 +47,12 @@ describe("meshsim config", () => {
     expect(problems("mesh: [istio\n")[0]).toMatch(/^sim\.yaml:\d+:\d+: malformed YAML/);
   });
 });
+
+describe("meshsim example", () => {
+  it("examples/meshsim/bookinfo.yaml is valid", async () => {
+    const { loadSimConfig } = await import("./config.js");
+    const { join, resolve } = await import("node:path");
+    const c = loadSimConfig(join(resolve(import.meta.dirname, "..", ".."), "examples", "meshsim", "bookinfo.yaml"));
+    expect(c.services.map((s) => s.name)).toEqual(["productpage", "details", "reviews", "ratings"]);
+  });
+});
