@@ -3,8 +3,9 @@
  * in the cluster ("the cluster is the database", DESIGN §1) as a ConfigMap `meshops-inventory-<env>` in
  * namespace `meshops-system`, so the CLI and a later controller share it. A ConfigMap (not a Secret: it holds
  * no secret data and operators should be able to read it; not a CRD: nothing to install first) with one JSON
- * key; newest revision first, the last `keepRevisions` kept. At ~100 bytes per object identity, 1 MiB holds
- * several revisions of a few thousand objects.
+ * key (gzip-compressed under binaryData when the JSON would not fit: see encodeInventory); newest revision
+ * first, the last `keepRevisions` kept. At ~115 bytes per object identity, the JSON of 10 revisions of 1,000
+ * objects is already over the limit; compressed, 10 revisions of ~15,000 objects fit.
  *
  * Before an apply changes anything it records what it is about to apply as the inventory's `pending` apply
  * (cli-utils' inventory does the same: add before apply, set after). If the apply never finishes (the API
@@ -12,6 +13,7 @@
  * them as its own (prunes those that left Git) instead of orphaning them. Recording the outcome as a revision
  * clears `pending`.
  */
+import { gunzipSync, gzipSync } from "node:zlib";
 import { identityKey, type ResourceRef } from "../model/resource.js";
 import type { KubeClient, KubeObject } from "./client.js";
 import { KubeError } from "./errors.js";
@@ -21,6 +23,27 @@ export const SYSTEM_NAMESPACE = "meshops-system";
 /** Annotation that protects an object from pruning. */
 export const PRUNE_ANNOTATION = "meshops.dev/prune";
 const DATA_KEY = "inventory.json";
+/** The inventory gzip-compressed, when the JSON would not fit in a ConfigMap. */
+const GZ_KEY = "inventory.json.gz";
+/** What the inventory may take in its ConfigMap (objects are limited to 1 MiB in etcd; leave room for metadata). */
+export const INVENTORY_MAX_BYTES = 900 * 1024;
+
+/**
+ * The ConfigMap body of an inventory: readable JSON under `data` while it fits, else gzip-compressed under
+ * `binaryData` (object identities compress ~20×: 10 revisions of 1,000 objects are ~1.1 MiB of JSON, ~60 KiB
+ * compressed); past even that, the oldest revisions are dropped (never the newest, which prune relies on).
+ */
+export function encodeInventory(inv: Inventory, maxBytes = INVENTORY_MAX_BYTES): { data: Record<string, string> } | { binaryData: Record<string, string> } {
+  let next = inv;
+  for (;;) {
+    const json = JSON.stringify(next);
+    if (Buffer.byteLength(json) <= maxBytes) return { data: { [DATA_KEY]: json } };
+    const gz = gzipSync(json, { level: 9 }).toString("base64");
+    if (gz.length <= maxBytes) return { binaryData: { [GZ_KEY]: gz } };
+    if (next.revisions.length <= 1) throw new KubeError("invalid", `the inventory of environment ${inv.env} does not fit in a ConfigMap even compressed (${gz.length} bytes)`);
+    next = { ...next, revisions: next.revisions.slice(0, -1) };
+  }
+}
 
 /** One applied revision. */
 export interface InventoryRevision {
@@ -74,10 +97,11 @@ export async function readInventory(kube: KubeClient, env: string): Promise<{ in
   const cm = await kube.get({ apiVersion: "v1", kind: "ConfigMap", namespace: SYSTEM_NAMESPACE, name: inventoryName(env) });
   if (!cm) return {};
   const data = (cm.data ?? {}) as Record<string, string>;
-  const raw = data[DATA_KEY];
-  if (!raw) return { ...(cm.metadata?.resourceVersion ? { resourceVersion: cm.metadata.resourceVersion } : {}) };
+  const binary = (cm.binaryData ?? {}) as Record<string, string>;
+  if (!data[DATA_KEY] && !binary[GZ_KEY]) return { ...(cm.metadata?.resourceVersion ? { resourceVersion: cm.metadata.resourceVersion } : {}) };
   let inventory: Inventory;
   try {
+    const raw = data[DATA_KEY] ?? gunzipSync(Buffer.from(binary[GZ_KEY]!, "base64")).toString("utf8");
     inventory = JSON.parse(raw) as Inventory;
     if (!Array.isArray(inventory.revisions)) throw new Error("no revisions list");
   } catch (e) {
@@ -128,7 +152,7 @@ async function updateInventory<T>(kube: KubeClient, env: string, change: (inv: I
         labels: { "app.kubernetes.io/managed-by": "meshops", "meshops.dev/environment": env },
         ...(resourceVersion ? { resourceVersion } : {}),
       },
-      data: { [DATA_KEY]: JSON.stringify(next) },
+      ...encodeInventory(next),
     };
     try {
       if (resourceVersion) await kube.replace(cm);
