@@ -82,6 +82,11 @@ export const simConfigSchema = z
     mtls: ratio.default(1),
     /** Emulation step. */
     stepMs: z.number().int().min(10).max(10_000).default(250),
+    /**
+     * Which proxies report: Istio `destination` and/or `source` (reporter label), Linkerd `inbound` and/or
+     * `outbound` (direction label); default both. One side halves the series of big emulated meshes.
+     */
+    reporters: z.array(z.enum(["destination", "source", "inbound", "outbound"])).min(1).optional(),
     services: z.array(serviceSchema).min(1),
     callers: z.array(callerSchema).default([]),
   })
@@ -149,6 +154,13 @@ export function parseSimConfig(text: string, file = "meshsim.yaml"): SimConfig {
   }
   const cfg = parsed.data;
   const problems: string[] = [];
+  const sides = cfg.mesh === "istio" ? ["destination", "source"] : ["inbound", "outbound"];
+  (cfg.reporters ?? []).forEach((r, i) => {
+    if (!sides.includes(r)) {
+      const p = pos(["reporters", i]);
+      problems.push(`${file}:${p.line}:${p.col}: reporters.${i}: ${cfg.mesh} reporters are ${sides.join(" and ")}, not ${r}`);
+    }
+  });
   const keys = new Set<string>();
   cfg.services.forEach((s, i) => {
     const k = `${s.namespace}/${s.name}`;

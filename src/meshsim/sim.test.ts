@@ -124,6 +124,14 @@ describe("meshsim emulation", () => {
     expect((a.state() as { services: { versions: Record<string, { errorRatio: number }> }[] }).services[0]!.versions.v1!.errorRatio).toBe(0);
   });
 
+  it("reporters: only the server side", () => {
+    const sim = new Simulator(parseSimConfig(yaml("istio") + "reporters: [destination]\n"), 7);
+    sim.step(1);
+    const total = parse(sim.render()).filter((s) => s.name === "istio_requests_total");
+    expect(new Set(total.map((s) => s.labels.reporter))).toEqual(new Set(["destination"]));
+    expect(() => parseSimConfig(yaml("linkerd") + "reporters: [source]\n", "x.yaml")).toThrow(/x\.yaml:13:\d+: reporters\.0: linkerd reporters are inbound and outbound, not source/);
+  });
+
   it("control bodies are validated", () => {
     expect(parseBehaviour({ latencyMultiplier: 10, errorRatio: 0.2 })).toEqual({ latencyMultiplier: 10, errorRatio: 0.2 });
     expect(() => parseBehaviour({ errorRatio: 2 })).toThrow(/errorRatio must be a number in \[0, 1\]/);

@@ -68,6 +68,8 @@ export class Simulator {
   private readonly counterName: string;
   private readonly histName: string;
   private readonly buckets: readonly number[];
+  private readonly serverSide: boolean;
+  private readonly clientSide: boolean;
   steps = 0;
 
   constructor(
@@ -79,6 +81,9 @@ export class Simulator {
     this.counterName = istio ? "istio_requests_total" : "response_total";
     this.histName = istio ? "istio_request_duration_milliseconds" : "response_latency_ms";
     this.buckets = istio ? ISTIO_BUCKETS_MS : LINKERD_BUCKETS_MS;
+    const reporters = config.reporters ?? ["destination", "source", "inbound", "outbound"];
+    this.serverSide = reporters.includes(istio ? "destination" : "inbound");
+    this.clientSide = reporters.includes(istio ? "source" : "outbound");
     for (const svc of config.services) {
       const key = `${svc.namespace}/${svc.name}`;
       const behaviour: Record<string, Behaviour> = {};
@@ -202,9 +207,11 @@ export class Simulator {
       ? { source_workload: flow.source.workload, source_workload_namespace: flow.source.namespace, source_app: appOf(flow.source.workload), source_version: flow.source.version }
       : { source_workload: "unknown", source_workload_namespace: "unknown", source_app: "unknown", source_version: "unknown" };
     // the server-side proxy knows whether the connection was mTLS; the client side reports "unknown", as Istio does
-    const dl = { reporter: "destination", ...src, ...dest, connection_security_policy: mtls ? "mutual_tls" : "none" };
-    this.record(dl, dl, latency, weight);
-    if (flow.source) {
+    if (this.serverSide) {
+      const dl = { reporter: "destination", ...src, ...dest, connection_security_policy: mtls ? "mutual_tls" : "none" };
+      this.record(dl, dl, latency, weight);
+    }
+    if (flow.source && this.clientSide) {
       const sl = { reporter: "source", ...src, ...dest, connection_security_policy: "unknown" };
       this.record(sl, sl, latency + 0.5, weight); // the client side also sees the network hop
     }
@@ -215,8 +222,8 @@ export class Simulator {
     const tls = mtls ? "true" : "false";
     const workload = versionWorkload(s.cfg, version);
     const inbound = { direction: "inbound", namespace: s.cfg.namespace, deployment: workload, authority, tls, status_code: String(code) };
-    this.record({ ...inbound, classification: failed ? "failure" : "success" }, inbound, latency, weight);
-    if (flow.source) {
+    if (this.serverSide) this.record({ ...inbound, classification: failed ? "failure" : "success" }, inbound, latency, weight);
+    if (flow.source && this.clientSide) {
       const outbound = {
         direction: "outbound",
         namespace: flow.source.namespace,

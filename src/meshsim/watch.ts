@@ -47,11 +47,15 @@ export function watchRouting(kube: KubeClient, kinds: Set<RoutingKind>, namespac
 
   const loops: Promise<void>[] = [];
   const firsts: Promise<void>[] = [];
+  // a watch per namespace for a few namespaces, one cluster-wide watch (filtered here) for many
+  const wanted = new Set(namespaces);
+  const scopes: (string | undefined)[] = namespaces.length > 8 ? [undefined] : namespaces;
   for (const [field, k] of Object.entries(KINDS) as [keyof RouteObjects, (typeof KINDS)[keyof RouteObjects]][]) {
     if (!kinds.has(k.for)) continue;
-    for (const ns of namespaces) {
+    for (const ns of scopes) {
       const cache = caches[field];
-      const mine = (o: Obj): boolean => (o.metadata?.namespace ?? "") === ns;
+      const where = ns ?? `${namespaces.length} namespaces`;
+      const mine = (o: Obj): boolean => (ns === undefined ? wanted.has(o.metadata?.namespace ?? "") : (o.metadata?.namespace ?? "") === ns);
       let first!: () => void;
       firsts.push(new Promise<void>((r) => (first = r)));
       loops.push(
@@ -62,14 +66,14 @@ export function watchRouting(kube: KubeClient, kinds: Set<RoutingKind>, namespac
             try {
               if (!listed) {
                 // the initial state before emission starts, so the first samples already follow the routing
-                const items = await kube.list(k.apiVersion, k.kind, { namespace: ns });
-                for (const o of items) cache.set(keyOf(o), o as Obj);
+                const items = await kube.list(k.apiVersion, k.kind, ns === undefined ? {} : { namespace: ns });
+                for (const o of items) if (mine(o as Obj)) cache.set(keyOf(o), o as Obj);
                 listed = true;
                 changed();
               }
               const seen = new Set<string>();
-              const w = kube.watch(k.apiVersion, k.kind, { namespace: ns, timeoutSeconds: 240 }, (e) => {
-                if (e.type === "BOOKMARK" || e.type === "ERROR") return;
+              const w = kube.watch(k.apiVersion, k.kind, { ...(ns === undefined ? {} : { namespace: ns }), timeoutSeconds: 240 }, (e) => {
+                if (e.type === "BOOKMARK" || e.type === "ERROR" || !mine(e.object as Obj)) return;
                 const key = keyOf(e.object);
                 seen.add(key);
                 if (e.type === "DELETED") cache.delete(key);
@@ -90,11 +94,11 @@ export function watchRouting(kube: KubeClient, kinds: Set<RoutingKind>, namespac
                 clearTimeout(prune);
                 stops.delete(w.stop);
               }
-              if (failing) log(`watching ${k.kind} in ${ns} again`);
+              if (failing) log(`watching ${k.kind} in ${where} again`);
               failing = false;
             } catch (e) {
               if (stopped) break;
-              if (!failing) log(`cannot watch ${k.kind} in ${ns} (retrying every 2s): ${(e as Error).message}`);
+              if (!failing) log(`cannot watch ${k.kind} in ${where} (retrying every 2s): ${(e as Error).message}`);
               failing = true;
               first();
               await sleep(2_000);
