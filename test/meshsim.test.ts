@@ -3,7 +3,7 @@
  * API server, meshsim following them live, the test environment's Prometheus scraping it, and the split,
  * latency and errors read back through Prometheus' HTTP API as observe will read them.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -218,4 +218,18 @@ describe("meshsim (telemetry emulator) with the test environment's Prometheus", 
     const codes = await query(`sum by (status_code) (rate(response_total{direction="inbound",namespace="${linkerdNs}",deployment="reviews-v2",classification="failure"}[4s]))`);
     expect(codes.map((s) => s.metric.status_code)).toEqual(["503"]);
   }, 50_000);
+});
+
+describe("meshsim command line", () => {
+  it("names itself an emulator, and reports configuration errors with file:line and exit 2", () => {
+    const help = spawnSync(process.execPath, [mainJs, "--help"], { encoding: "utf8" });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/telemetry EMULATOR for tests and demos/);
+    const bad = join(tmp, "bad.yaml");
+    writeFileSync(bad, "mesh: istio\nservices:\n  - { namespace: a, name: web, versions: { v1: { errorRatio: -1 } } }\n");
+    const r = spawnSync(process.execPath, [mainJs, "--config", bad, "--no-kube"], { encoding: "utf8" });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`${bad}:3:50: services.0.versions.v1.errorRatio: Too small: expected number to be >=0`);
+    expect(r.stdout).toBe("");
+  });
 });
