@@ -164,7 +164,9 @@ describe("meshsim (telemetry emulator) with the test environment's Prometheus", 
       return rps > 170 && rps < 230 ? rps : undefined;
     }, () => rps);
     const mtls = await query(`sum by (connection_security_policy) (rate(istio_requests_total{reporter="destination",destination_service="${svc}"}[10s]))`);
-    expect(shares(mtls, "connection_security_policy").mutual_tls).toBeCloseTo(0.8, 1);
+    const mtlsShare = shares(mtls, "connection_security_policy").mutual_tls!;
+    expect(mtlsShare).toBeGreaterThan(0.7); // 0.8 configured; a few hundred sampled requests so far
+    expect(mtlsShare).toBeLessThan(0.9);
 
     await kube.jsonPatch({ apiVersion: "networking.istio.io/v1", kind: "VirtualService", namespace: istioNs, name: "reviews" }, [
       { op: "replace", path: "/spec/http/0/route/0/weight", value: 50 },
