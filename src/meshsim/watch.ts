@@ -38,11 +38,13 @@ export function watchRouting(kube: KubeClient, kinds: Set<RoutingKind>, namespac
   const stops = new Set<() => void>();
   const sleep = (ms: number): Promise<void> =>
     new Promise((r) => {
-      const t = setTimeout(r, ms);
-      stops.add(() => {
+      const cancel = (): void => {
         clearTimeout(t);
+        stops.delete(cancel);
         r();
-      });
+      };
+      const t = setTimeout(cancel, ms);
+      stops.add(cancel);
     });
 
   const loops: Promise<void>[] = [];
