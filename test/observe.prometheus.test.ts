@@ -3,11 +3,13 @@
  * exporter of Istio and Linkerd request metrics every second: the client, the grouped queries, the graph, the
  * commands, and an injected latency regression found and attributed.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../src/cli/main.js";
+import { createKubeClient, loadKubeConfig, writeInventory, SYSTEM_NAMESPACE, inventoryName } from "../src/cluster/index.js";
 import { detectAnomalies } from "../src/observe/anomaly.js";
 import { attribute } from "../src/observe/correlate.js";
 import { collectGraph } from "../src/observe/graph.js";
@@ -21,6 +23,9 @@ let exporter: Exporter;
 let prom: TestPrometheus;
 let started: number;
 let cwd: string;
+let repo: string;
+const envName = `obs${process.pid}${Math.floor(Math.random() * 1e6)}`;
+const commits: string[] = [];
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -36,6 +41,7 @@ beforeAll(async () => {
   prom = await prometheusFor(exporter.target);
   started = Date.now() / 1000;
   cwd = mkdtempSync(join(tmpdir(), "meshops-observe-cli-"));
+  repo = makeRepo(prom.url);
   await waitForSeries(prom.url, `istio_requests_total{${prom.matchers}}`, 8);
   // a 10s rate window full of samples (a series younger than the window reads low: rate() extrapolates only half an interval)
   await sleep(11_000);
@@ -45,7 +51,57 @@ afterAll(async () => {
   await prom?.close();
   await exporter?.close();
   if (cwd) rmSync(cwd, { recursive: true, force: true });
+  if (repo) rmSync(repo, { recursive: true, force: true });
+  const kc = process.env.KUBECONFIG_TESTENV;
+  if (kc) {
+    const kube = createKubeClient(loadKubeConfig({ context: "staging", kubeconfig: kc }));
+    await kube.delete({ apiVersion: "v1", kind: "ConfigMap", namespace: SYSTEM_NAMESPACE, name: inventoryName(envName) }).catch(() => false);
+    kube.close();
+  }
 });
+
+const vs = (v1: number, v2: number): string => `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: bookinfo}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - {destination: {host: reviews, subset: v1}, weight: ${v1}}
+    - {destination: {host: reviews, subset: v2}, weight: ${v2}}
+`;
+
+const app = ["productpage", "reviews", "ratings"]
+  .map((s) => `apiVersion: v1\nkind: Service\nmetadata: {name: ${s}, namespace: bookinfo}\nspec: {selector: {app: ${s}}, ports: [{name: http, port: 9080}]}\n`)
+  .concat(`apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: bookinfo}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+`)
+  .join("---\n");
+
+/** A mesh repository with two commits: everything on reviews v1, then a 50/50 shift merged as MR !42. */
+function makeRepo(promUrl: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "meshops-observe-repo-"));
+  const git = (...args: string[]): string =>
+    execFileSync("git", args, { cwd: dir, encoding: "utf8", env: { ...process.env, GIT_AUTHOR_NAME: "Alice", GIT_AUTHOR_EMAIL: "alice@example.com", GIT_COMMITTER_NAME: "Alice", GIT_COMMITTER_EMAIL: "alice@example.com" } }).trim();
+  git("init", "-q", "-b", "main");
+  mkdirSync(join(dir, "mesh"));
+  writeFileSync(join(dir, "meshops.yaml"), `version: 1\nmeshes: [istio]\nenvironments:\n  ${envName}:\n    path: mesh\n    cluster: { context: staging }\n    prometheus: { url: "${promUrl}" }\n`);
+  writeFileSync(join(dir, "mesh", "app.yaml"), app);
+  writeFileSync(join(dir, "mesh", "reviews-vs.yaml"), vs(100, 0));
+  git("add", ".");
+  git("commit", "-q", "-m", "bookinfo on reviews v1");
+  commits.push(git("rev-parse", "HEAD"));
+  writeFileSync(join(dir, "mesh", "reviews-vs.yaml"), vs(50, 50));
+  git("commit", "-q", "-am", "shift 50% of reviews to v2\n\nSee merge request platform/mesh!42");
+  commits.push(git("rev-parse", "HEAD"));
+  return dir;
+}
 
 describe("observe against a real Prometheus", () => {
   it("builds the Istio service graph in 10 queries: services, versions, edges with rps, errors, latency, mTLS", async () => {
@@ -145,6 +201,17 @@ describe("observe against a real Prometheus", () => {
     if (wait > 0) await sleep(wait * 1000);
     const changedAt = Date.now() / 1000;
     exporter.set({ service: "reviews", version: "v2" }, { latencyMs: 400 });
+    // the environment's inventory says revision 2 (the 50/50 shift) was applied just now
+    const kubeconfig = process.env.KUBECONFIG_TESTENV;
+    if (!kubeconfig) throw new Error("KUBECONFIG_TESTENV is not set: run the tests through vitest's global setup");
+    const kube = createKubeClient(loadKubeConfig({ context: "staging", kubeconfig }));
+    try {
+      const rev = { appliedBy: "ci", status: "complete" as const, objects: [{ apiVersion: "networking.istio.io/v1", kind: "VirtualService", namespace: "bookinfo", name: "reviews" }] };
+      await writeInventory(kube, envName, { ...rev, commit: commits[0]!, author: "Alice", subject: "bookinfo on reviews v1", appliedAt: new Date((changedAt - 90) * 1000).toISOString() });
+      await writeInventory(kube, envName, { ...rev, commit: commits[1]!, author: "Alice", subject: "shift 50% of reviews to v2", appliedAt: new Date(changedAt * 1000).toISOString() });
+    } finally {
+      kube.close();
+    }
     await sleep(12_000);
     const client = createPromClient(prom.url);
     const end = Math.floor(Date.now() / 1000);
@@ -166,5 +233,27 @@ describe("observe against a real Prometheus", () => {
       { revision: 3, appliedAt: changedAt - 0.2, added: [], removed: [], modified: [], services: ["details.bookinfo"] },
     ], new Map());
     expect(at!.cause?.revision).toBe(2);
-  }, 60_000);
+
+    // the command: inventory from the cluster, commits rendered from the repository, history from Prometheus
+    const flags = ["--env", envName, "--kubeconfig", kubeconfig, "--since", "2m", "--step", "1s", "--window", "3s", "--match", prom.matchers];
+    let out = "";
+    let err = "";
+    const code = await main(["correlate", ...flags, "--format", "json"], { cwd: repo, stdout: (x) => (out += x), stderr: (x) => (err += x), isTty: false, env: {} });
+    expect(err).toBe("");
+    expect(code).toBe(0);
+    const doc = JSON.parse(out) as { queries: number; changes: { revision: number; mergeRequest?: string; services?: string[] }[]; anomalies: { subject: { id: string }; metric: string; cause: { revision: number; relation: string } | null }[] };
+    expect(doc.queries).toBe(5);
+    expect(doc.changes.map((c) => [c.revision, c.mergeRequest ?? null, c.services])).toEqual([
+      [1, null, ["productpage.bookinfo", "ratings.bookinfo", "reviews.bookinfo"]],
+      [2, "!42", ["reviews.bookinfo"]],
+    ]);
+    const found = doc.anomalies.find((a) => a.subject.id === "reviews.bookinfo@v2" && a.metric === "p95_latency_ms");
+    expect(found?.cause).toMatchObject({ revision: 2, relation: "touches-service" });
+    let text = "";
+    await main(["correlate", ...flags], { cwd: repo, stdout: (x) => (text += x), stderr: () => undefined, isTty: false, env: {} });
+    expect(text).toMatch(new RegExp(`reviews\\.bookinfo v2  p95 latency \\d+ ms → \\d+ ms \\(×\\d+(\\.\\d)?, confidence (0\\.9\\d|1\\.00)\\)\\n {10}most likely cause: revision 2, commit ${commits[1]!.slice(0, 7)} "shift 50% of reviews to v2" \\(MR !42, by Alice\\), applied \\d\\d:\\d\\d:\\d\\d`));
+    let md = "";
+    await main(["correlate", ...flags, "--format", "markdown"], { cwd: repo, stdout: (x) => (md += x), stderr: () => undefined, isTty: false, env: {} });
+    expect(md).toContain(`| reviews.bookinfo v2 | p95 latency`);
+  }, 90_000);
 });
