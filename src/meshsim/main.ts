@@ -129,7 +129,8 @@ export async function main(argv: string[]): Promise<number> {
     const kinds = new Set<RoutingKind>(config.services.flatMap((s) => s.routing ?? defaultRouting(config.mesh)));
     const namespaces = [...new Set(config.services.map((s) => s.namespace))];
     watch = watchRouting(kube, kinds, namespaces, (objs) => sim.applyRouting(objs), log);
-    await watch.ready;
+    // serve with the cluster's routing from the first step, but never wait long for a slow or absent server
+    await Promise.race([watch.ready, new Promise((r) => setTimeout(r, 10_000).unref())]);
   }
 
   const server = createServer((req, res) => {
