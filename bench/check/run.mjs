@@ -400,9 +400,52 @@ const median = (xs) => {
   return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 };
 
+/**
+ * One bench:check at a time per checkout: every run regenerates out/repo, out/istio, out/diff and out/policies, and
+ * two runs at once would delete each other's inputs mid-run (and share the two cores). out/.lock holds the owner's
+ * pid; a lock whose process is gone is taken over.
+ */
+async function lockOut() {
+  mkdirSync(outDir, { recursive: true });
+  const lock = join(outDir, ".lock");
+  let waiting = false;
+  for (;;) {
+    try {
+      writeFileSync(lock, `${process.pid}\n`, { flag: "wx" });
+      process.on("exit", () => {
+        try {
+          if (readFileSync(lock, "utf8").trim() === String(process.pid)) rmSync(lock, { force: true });
+        } catch {
+          /* gone */
+        }
+      });
+      for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(130));
+      return;
+    } catch (e) {
+      if (e.code !== "EEXIST") throw e;
+    }
+    const owner = Number(readFileSync(lock, "utf8").trim());
+    let alive = false;
+    try {
+      process.kill(owner, 0);
+      alive = Number.isInteger(owner) && owner > 0;
+    } catch {
+      alive = false;
+    }
+    if (!alive) {
+      rmSync(lock, { force: true });
+      continue;
+    }
+    if (!waiting) log(`waiting for the bench:check run of pid ${owner} to finish (${relative(repoRoot, lock)}) ...`);
+    waiting = true;
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
 // ---------------------------------------------------------------------------------------------- main
 
 async function main() {
+  await lockOut();
   const started = new Date();
   const loadBefore = loadavg();
   buildMeshops();
