@@ -707,6 +707,7 @@ clean_dir() {
 need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is required but was not found on PATH${2:+ ($2)}"; }
 
 UP_OK=0
+P_PROMETHEUS=""   # the subshell starting Prometheus during `up`
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 on_up_exit() {
   local rc=$?
@@ -714,6 +715,8 @@ on_up_exit() {
   # probe); the trap then runs with that redirection, so restore the caller's stderr.
   exec 2>&7
   if [[ "$UP_OK" != 1 ]]; then
+    # let a Prometheus start in progress finish first, so stop_all finds its pid
+    if [[ -n "$P_PROMETHEUS" ]]; then wait "$P_PROMETHEUS" 2>/dev/null || true; fi
     log "up failed; stopping what it started (logs are kept in $DIR/logs)"
     stop_all
   fi
@@ -752,7 +755,9 @@ cmd_up() {
   trap on_up_exit EXIT
   trap 'exit 130' INT TERM HUP
   gen_pki
-  start_prometheus || die "prometheus did not start"
+  # Prometheus starts beside etcd and the API servers (a few seconds on a busy machine); its port comes back
+  # through a file since the subshell cannot set PROM_PORT here.
+  ( start_prometheus && printf '%s\n' "$PROM_PORT" > "$DIR/run/prometheus.port" ) & P_PROMETHEUS=$!
   start_etcd || die "etcd did not start"
   start_apiservers || die "the kube-apiservers did not start"
   write_kubeconfig
@@ -763,6 +768,9 @@ cmd_up() {
   wait "$p_staging" || rc=1
   wait "$p_production" || rc=1
   [[ $rc == 0 ]] || die "installing the CRDs failed"
+  wait "$P_PROMETHEUS" || { P_PROMETHEUS=""; die "prometheus did not start (see $DIR/logs/prometheus.log)"; }
+  P_PROMETHEUS=""
+  PROM_PORT="$(<"$DIR/run/prometheus.port")"
   write_env
   UP_OK=1
   trap - EXIT INT TERM HUP
