@@ -17,7 +17,7 @@
  */
 import { asArr, asObj, asStr, asStrMap, selectorMatches, type Obj, type Source, type WorkloadView } from "./core.js";
 import type { IstioAuthorizationPolicyView } from "./istio.js";
-import type { LinkerdServerView } from "./linkerd.js";
+import type { LinkerdAuthorizationPolicyView, LinkerdServerView, ServerAuthorizationView } from "./linkerd.js";
 import { linkerdInjected, mtlsModeOf, type MeshModel } from "./mesh-model.js";
 
 /** Who calls: a ServiceAccount's mTLS identity, any authenticated (mTLS) client, or a plaintext client. */
@@ -204,26 +204,47 @@ export function accessInputsKey(model: MeshModel, w: WorkloadView, opts: Partial
   const base = { labels: w.labels, ports: w.ports.map((p) => [p.name, p.containerPort]), all: ports, o };
   if (linkerdInjected(model, w)) {
     // The Linkerd policy objects are keyed once per model (appended, not re-escaped per workload).
-    return `${canonicalKey({ ...base, mesh: "linkerd", a: w.annotations["config.linkerd.io/default-inbound-policy"], nsa: model.namespaces.get(w.namespace)?.annotations["config.linkerd.io/default-inbound-policy"] })}|${linkerdPolicyKey(model)}`;
+    return `${canonicalKey({ ...base, mesh: "linkerd", a: w.annotations["config.linkerd.io/default-inbound-policy"], nsa: model.namespaces.get(w.namespace)?.annotations["config.linkerd.io/default-inbound-policy"] })}|${linkerdPolicyKey(model, w.namespace)}`;
   }
   const mtls = o.considerMtls ? ports.map((p) => mtlsModeOf(model, w, p).mode) : [];
   return `${canonicalKey({ ...base, mesh: "istio", mtls })}|${policiesFor(model, w).map(spec).join("|")}`;
 }
 
-const linkerdKeys = new WeakMap<MeshModel, string>();
+const linkerdKeys = new WeakMap<MeshModel, Map<string, string>>();
 const specKeys = new WeakMap<object, string>();
-function linkerdPolicyKey(model: MeshModel): string {
-  let k = linkerdKeys.get(model);
-  if (k === undefined) {
+type LinkerdObject = { namespace: string; source: Source };
+const objectKeyOf = (x: LinkerdObject): string =>
+  canonicalKey([x.source.manifest.ref.kind, x.source.manifest.ref.namespace, x.source.manifest.ref.name, asObj(x.source.manifest.object.metadata).labels, x.source.manifest.object.spec]);
+
+/**
+ * Every Linkerd policy object a decision for a workload in `namespace` can read, keyed once per model and
+ * namespace: Servers, AuthorizationPolicies (of the namespace or targeting it), ServerAuthorizations and HTTPRoutes
+ * of that namespace (a Server selects pods of its own namespace, and policies attach to it there), and the authentications of every
+ * namespace (a policy may name one elsewhere). A policy change in one namespace re-decides that namespace only.
+ */
+function linkerdPolicyKey(model: MeshModel, namespace: string): string {
+  let byNs = linkerdKeys.get(model);
+  if (!byNs) {
+    byNs = new Map();
     const l = model.linkerd;
-    const objs = [...l.servers, ...l.authorizationPolicies, ...l.serverAuthorizations, ...l.meshTlsAuthentications, ...l.networkAuthentications, ...l.routes];
-    k = objs
-      .map((x) => canonicalKey([x.source.manifest.ref.kind, x.source.manifest.ref.namespace, x.source.manifest.ref.name, asObj(x.source.manifest.object.metadata).labels, x.source.manifest.object.spec]))
-      .sort()
-      .join("|");
-    linkerdKeys.set(model, k);
+    const auth = [...l.meshTlsAuthentications, ...l.networkAuthentications].map(objectKeyOf).sort().join("|");
+    const local = new Map<string, string[]>();
+    const add = (ns: string, x: LinkerdObject): void => {
+      const list = local.get(ns);
+      if (list) list.push(objectKeyOf(x));
+      else local.set(ns, [objectKeyOf(x)]);
+    };
+    for (const x of [...l.servers, ...l.serverAuthorizations, ...l.routes] as LinkerdObject[]) add(x.namespace, x);
+    // an AuthorizationPolicy may name its target's namespace explicitly
+    for (const ap of l.authorizationPolicies) {
+      add(ap.namespace, ap);
+      if (ap.targetRef.namespace !== ap.namespace) add(ap.targetRef.namespace, ap);
+    }
+    for (const [ns, keys] of local) byNs.set(ns, `${keys.sort().join("|")}#${auth}`);
+    byNs.set("", `#${auth}`);
+    linkerdKeys.set(model, byNs);
   }
-  return k;
+  return byNs.get(namespace) ?? byNs.get("") ?? "";
 }
 
 function canonicalKey(v: unknown): string {
@@ -491,7 +512,8 @@ function serverAuthorizationAdmits(client: Obj, s: SourceIdentity): Tri {
 
 function linkerdDecision(model: MeshModel, req: AccessRequest, o: AccessOptions): AccessDecision {
   const s = req.source;
-  const server = model.linkerd.servers.filter((x) => serverSelects(model, x, req)).sort(byName)[0];
+  const index = linkerdIndex(model);
+  const server = (index.servers.get(req.workload.namespace) ?? []).find((x) => serverSelects(model, x, req));
   if (!server) {
     const pod = req.workload.annotations["config.linkerd.io/default-inbound-policy"];
     const ns = model.namespaces.get(req.workload.namespace);
@@ -504,7 +526,7 @@ function linkerdDecision(model: MeshModel, req: AccessRequest, o: AccessOptions)
   const serverLabels = asStrMap(asObj(server.source.manifest.object.metadata).labels);
   let first: AccessDecision | undefined;
   const grants: AccessGrant[] = [];
-  for (const ap of [...model.linkerd.authorizationPolicies].sort(byName)) {
+  for (const ap of index.policies.get(server.namespace) ?? []) {
     const t = ap.targetRef;
     const targets =
       (t.kind === "Server" && t.name === server.name && t.namespace === server.namespace) ||
@@ -518,8 +540,7 @@ function linkerdDecision(model: MeshModel, req: AccessRequest, o: AccessOptions)
       grants.push(...(t.kind === "HTTPRoute" ? linkerdRouteGrants(model, t.name, t.namespace) : [allPaths]));
     }
   }
-  for (const sa of [...model.linkerd.serverAuthorizations].sort(byName)) {
-    if (sa.namespace !== server.namespace) continue;
+  for (const sa of index.serverAuthorizations.get(server.namespace) ?? []) {
     const targets = sa.server.name === server.name || (sa.server.selector !== undefined && selectorMatches(sa.server.selector, serverLabels));
     if (targets && serverAuthorizationAdmits(sa.client, s) !== false) {
       first ??= { allowed: true, mesh: "linkerd", reason: `ServerAuthorization ${sa.namespace}/${sa.name}`, source: sa.source };
@@ -550,6 +571,37 @@ function linkerdRouteGrants(model: MeshModel, name: string, namespace: string): 
           return { path: m.path === undefined ? "*" : path, method: asStr(m.method) ?? "*" };
         }),
   );
+}
+
+interface LinkerdIndex {
+  servers: Map<string, LinkerdServerView[]>;
+  policies: Map<string, LinkerdAuthorizationPolicyView[]>;
+  serverAuthorizations: Map<string, ServerAuthorizationView[]>;
+}
+const linkerdIndexes = new WeakMap<MeshModel, LinkerdIndex>();
+
+/** Linkerd Servers, AuthorizationPolicies (by their own and their target's namespace) and ServerAuthorizations per namespace, in name order: built once per model, not sorted per decision. */
+function linkerdIndex(model: MeshModel): LinkerdIndex {
+  let ix = linkerdIndexes.get(model);
+  if (ix) return ix;
+  const group = <T>(xs: readonly T[], nss: (x: T) => string[]): Map<string, T[]> => {
+    const m = new Map<string, T[]>();
+    for (const x of xs)
+      for (const ns of new Set(nss(x))) {
+        const list = m.get(ns);
+        if (list) list.push(x);
+        else m.set(ns, [x]);
+      }
+    return m;
+  };
+  const l = model.linkerd;
+  ix = {
+    servers: group([...l.servers].sort(byName), (x) => [x.namespace]),
+    policies: group([...l.authorizationPolicies].sort(byName), (x) => [x.namespace, x.targetRef.namespace]),
+    serverAuthorizations: group([...l.serverAuthorizations].sort(byName), (x) => [x.namespace]),
+  };
+  linkerdIndexes.set(model, ix);
+  return ix;
 }
 
 function routeAttachedTo(model: MeshModel, name: string, namespace: string, server: string): boolean {
