@@ -25,6 +25,7 @@ export interface PlanFlags {
   chdir?: string;
   forceConflicts?: boolean;
   verbose?: boolean;
+  serverDryRunAll?: boolean;
 }
 
 /** Everything apply needs after planning. */
@@ -45,7 +46,8 @@ export function addPlanOptions(cmd: Command): Command {
     .option("--rev <rev>", "use the repository at this git revision")
     .addOption(new Option("-f, --format <format>", "output format").choices(["text", "markdown", "json"]).default("text"))
     .option("--force-conflicts", "take ownership of fields another field manager owns")
-    .option("-v, --verbose", "list unchanged objects too");
+    .option("-v, --verbose", "list unchanged objects too")
+    .option("--server-dry-run-all", "ask the server's dry run for every object, also those the last apply provably left as Git has them");
 }
 
 async function commitOf(repo: OpenRepository, rev: string | undefined, from: string): Promise<CommitInfo | undefined> {
@@ -98,7 +100,7 @@ export async function preparePlan(
       if (!(e instanceof cluster.KubeError) || e.code !== "forbidden") throw e;
       io.stderr(`meshops: warning: ${e.message}: objects to prune are not shown\n`);
     }
-    const plan = await cluster.computePlan(kube, rendered.manifests, { env: env.name, inventory: cluster.currentObjects(inventory), force: flags.forceConflicts ?? false });
+    const plan = await cluster.computePlan(kube, rendered.manifests, { env: env.name, inventory: cluster.currentObjects(inventory), force: flags.forceConflicts ?? false, dryRunAll: flags.serverDryRunAll ?? false });
     const commit = await commitOf(repo, flags.rev, resolve(cwd, path ?? "."));
     ok = true;
     return { repo, env, rendered, kube, plan, ...(inventory ? { inventory } : {}), ...(commit ? { commit } : {}) };

@@ -4,8 +4,9 @@
  */
 import { identityKey, subjectOf, type Manifest, type ResourceRef } from "../model/resource.js";
 import type { KubeClient, KubeObject } from "./client.js";
-import { diffObjects, type FieldChange } from "./diff.js";
+import { diffObjects, fieldPath, type FieldChange } from "./diff.js";
 import { KubeError, type FieldConflict } from "./errors.js";
+import { ownedFields, type FieldSet } from "./fields.js";
 import { PRUNE_ANNOTATION, staleObjects } from "./inventory.js";
 
 /** The fluxcd change-set actions (fluxcd/pkg ssa/changeset.go). */
@@ -48,6 +49,74 @@ export interface PlanOptions {
   force?: boolean;
   /** Labels added to every applied object. */
   labels?: Record<string, string>;
+  /** Dry-run every object, even those provably unchanged (see unchangedByApply). */
+  dryRunAll?: boolean;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Is every value of `desired` in `live` (objects: a subset; lists: the same length, element by element)? Collects desired leaf paths. */
+function containedIn(desired: unknown, live: unknown, segs: (string | number)[], leaves: (string | number)[][]): boolean {
+  if (isPlainObject(desired)) {
+    if (!isPlainObject(live)) return false;
+    const keys = Object.keys(desired);
+    if (keys.length === 0) {
+      leaves.push(segs);
+      return true;
+    }
+    return keys.every((k) => containedIn(desired[k], live[k], [...segs, k], leaves));
+  }
+  if (Array.isArray(desired)) {
+    if (!Array.isArray(live) || live.length !== desired.length) return false;
+    if (desired.length === 0) {
+      leaves.push(segs);
+      return true;
+    }
+    return desired.every((d, i) => containedIn(d, live[i], [...segs, i], leaves));
+  }
+  leaves.push(segs);
+  return desired === live;
+}
+
+function valueAt(obj: unknown, segs: (string | number)[]): unknown {
+  let cur = obj;
+  for (const k of segs) {
+    if (typeof k === "number" ? !Array.isArray(cur) : !isPlainObject(cur)) return undefined;
+    cur = (cur as Record<string | number, unknown>)[k];
+  }
+  return cur;
+}
+
+/**
+ * Would a server-side apply of `desired` by meshops leave `live` as it is? Decided without asking the server
+ * only when that is certain: meshops is the object's only Apply manager entry of `desired`'s apiVersion, every
+ * value `desired` sets is already live (server defaults may add more), every field `desired` sets is owned by
+ * meshops (so nobody took one over, and applying would not only add ownership), and every field meshops owns
+ * is still in `desired` (so applying would remove nothing). Anything else — another manager's fields in the
+ * way, normalised values (`"80"` for 80, quantities), reordered lists — falls back to the server's dry run.
+ */
+export function unchangedByApply(live: KubeObject, desired: KubeObject, manager = "meshops"): boolean {
+  const entries = (live.metadata?.managedFields ?? []).filter((m) => m.manager === manager);
+  if (entries.length !== 1) return false;
+  const mine = entries[0]!;
+  if (mine.operation !== "Apply" || mine.subresource || mine.apiVersion !== desired.apiVersion) return false;
+  const { metadata, apiVersion: _v, kind: _k, ...rest } = desired;
+  const { name: _n, namespace: _ns, ...meta } = (metadata ?? {}) as Record<string, unknown>;
+  const leaves: (string | number)[][] = [];
+  if (!containedIn({ ...rest, metadata: meta }, { ...live, metadata: live.metadata ?? {} }, [], leaves)) return false;
+  const owned = ownedFields(mine.fieldsV1 as FieldSet | undefined, live).map((f) => f.path);
+  const ownedSet = new Set(owned);
+  // every field meshops owns is still desired
+  for (const f of ownedFields(mine.fieldsV1 as FieldSet | undefined, live)) if (valueAt(desired, f.segments) === undefined) return false;
+  // every desired leaf is owned by meshops (the field itself or an atomic container around it)
+  for (const segs of leaves) {
+    let covered = false;
+    for (let n = segs.length; n > 0 && !covered; n--) covered = ownedSet.has(fieldPath(segs.slice(0, n)));
+    if (!covered) return false;
+  }
+  return true;
 }
 
 /** The label meshops puts on every object it applies. */
@@ -164,6 +233,8 @@ export async function computePlan(kube: KubeClient, manifests: Manifest[], opts:
           // its namespace is created by this plan: a dry run would fail with NotFound
           if (!(await namespaceExists(ref.namespace))) return { ...base, action: "created" };
         }
+        // an object the last apply left exactly as Git has it needs no dry run (kapp/Flux send one per object)
+        if (live && !opts.dryRunAll && unchangedByApply(live, d.obj)) return { ...base, action: "unchanged", liveObject: live };
         const dry = await kube.apply(d.obj, { dryRun: true, force: opts.force ?? false });
         if (!live) return { ...base, action: "created" };
         const changes = diffObjects(live, dry);
