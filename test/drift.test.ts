@@ -141,7 +141,7 @@ describe("meshops drift", () => {
 
     const md = run(["drift", "-f", "markdown"]);
     expect(md.stdout).toContain(`| \`VirtualService/${ns}/reviews\` | drifted |`);
-  });
+  }, 180_000);
 
   it("--heal re-applies Git's state of drifted and missing objects, under the lock, and leaves foreign fields to adopt", () => {
     const ns = unique("heal");
@@ -161,7 +161,7 @@ describe("meshops drift", () => {
     expect(e.summary).toMatchObject({ drifted: 1, missing: 0 });
     expect(JSON.parse(kubectl("staging", "-n", ns, "get", "virtualservice", "reviews", "-o", "json")).spec.hosts).toEqual(["reviews"]);
     expect(kubectl("staging", "-n", ns, "get", "service", "ratings", "-o", "name")).toContain("service/ratings");
-  });
+  }, 180_000);
 
   it("closes the server-side-apply blind spot: a field set by a client-side kubectl apply is reported, survives apply, and is removed after adopt", () => {
     const ns = unique("adopt");
@@ -205,7 +205,7 @@ describe("meshops drift", () => {
     expect(run(["apply", "--env", env]).code).toBe(0);
     expect(vsGateways()).toBeUndefined();
     expect(run(["drift"]).code).toBe(0);
-  });
+  }, 180_000);
 
   it("reports health from Gateway API conditions and Istio validation messages written by a controller", () => {
     const ns = unique("health");
@@ -243,7 +243,7 @@ describe("meshops drift", () => {
     const text = run(["drift"]);
     expect(text.stdout).toContain(`HTTPRoute/${ns}/web degraded`);
     expect(text.stdout).toContain("health Degraded: parent Gateway");
-  });
+  }, 180_000);
 
   it("checks staging and production at once, each against its own applied revision; a never-applied environment is said, not failed", () => {
     const ns = unique("multi");
@@ -264,7 +264,7 @@ describe("meshops drift", () => {
     expect(envs[fresh]!.note).toContain("was never applied by meshops");
     const only = run(["drift", "--env", stg]);
     expect(only.code).toBe(0);
-  });
+  }, 180_000);
 
   it("--watch reports an out-of-band change within 2 seconds, missing objects, and follows a new applied revision", async () => {
     const ns = unique("watch");
