@@ -200,24 +200,28 @@ function accessLines(base: MeshModel, head: MeshModel, opts: Partial<AccessOptio
   const baseSources = new Set(matrixSources(base).map(sourceLabel));
   const sources = matrixSources(head).filter((s) => baseSources.has(sourceLabel(s)));
   const baseByName = new Map(base.workloads.map((w) => [`${w.kind}/${w.namespace}/${w.name}`, w]));
-  const before = new Map<string, AccessEntry>();
-  const after: AccessEntry[] = [];
-  for (const w of head.workloads) {
-    const bw = baseByName.get(`${w.kind}/${w.namespace}/${w.name}`);
-    if (!bw || accessInputsKey(base, bw, opts) === accessInputsKey(head, w, opts)) continue;
-    for (const e of accessEntriesOf(base, bw, sources, opts)) before.set(key(e), e);
-    after.push(...accessEntriesOf(head, w, sources, opts));
-  }
   type Change = { entry: AccessEntry; items: AccessItem[]; sig: string };
   const changes = new Map<string, Change>();
-  for (const e of after) {
-    const b = before.get(key(e));
-    // Workloads or sources that exist in only one revision are new or gone, not access opened or closed.
-    if (!b) continue;
-    const items = accessChange(b.decision, e.decision);
-    if (items.length === 0) continue;
-    const sig = `${items.map((i) => `${i.opened}${grantKey(i.grant)}${i.kept.map(grantKey).join(",")}`).join("|")}|${e.decision.source ? e.decision.reason : ""}`;
-    changes.set(key(e), { entry: e, items, sig });
+  const n = sources.length;
+  for (const w of head.workloads) {
+    const bw = baseByName.get(`${w.kind}/${w.namespace}/${w.name}`);
+    if (!bw || n === 0 || accessInputsKey(base, bw, opts) === accessInputsKey(head, w, opts)) continue;
+    // accessEntriesOf lists each port's entries in `sources` order: the entry at i compares with the base entry of its port at i % n
+    const baseEntries = accessEntriesOf(base, bw, sources, opts);
+    const basePorts = new Map<number, number>();
+    for (let i = 0; i < baseEntries.length; i += n) basePorts.set((baseEntries[i] as AccessEntry).port, i);
+    const headEntries = accessEntriesOf(head, w, sources, opts);
+    for (let i = 0; i < headEntries.length; i++) {
+      const e = headEntries[i] as AccessEntry;
+      const at = basePorts.get(e.port);
+      // Ports that exist in only one revision are new or gone, not access opened or closed.
+      if (at === undefined) continue;
+      const b = baseEntries[at + (i % n)] as AccessEntry;
+      const items = accessChange(b.decision, e.decision);
+      if (items.length === 0) continue;
+      const sig = `${items.map((x) => `${x.opened}${grantKey(x.grant)}${x.kept.map(grantKey).join(",")}`).join("|")}|${e.decision.source ? e.decision.reason : ""}`;
+      changes.set(key(e), { entry: e, items, sig });
+    }
   }
   const out: SemanticDiffLine[] = [];
   if (changes.size === 0) return out;
