@@ -9,4 +9,5 @@ if [ -d "$crds" ]; then args=(--crds "$crds"); else echo "note: $crds not found:
 set -x
 node bin/meshops.js check examples/bookinfo "${args[@]}"
 node bin/meshops.js check examples/emojivoto "${args[@]}"
+node bin/meshops.js compare staging production examples/bookinfo
 node bin/meshops.js render examples/bookinfo --env staging --origins
