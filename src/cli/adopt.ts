@@ -11,9 +11,10 @@ import type { AdoptEntry } from "../cluster/adopt.js";
 import type { Lock } from "../cluster/index.js";
 import { formatValue } from "../cluster/diff.js";
 import { gitRoot } from "../source/git.js";
-import { openRepository, selectEnvironments } from "../source/repository.js";
+import { openRepository } from "../source/repository.js";
 import { desiredState } from "./drift.js";
 import { ExitCode, UsageError } from "./errors.js";
+import { clusterTarget, oneEnvironment } from "./targets.js";
 import { addClusterOptions, addCommonOptions, type Io } from "./main.js";
 import { withKubeErrors } from "./plan.js";
 
@@ -63,13 +64,10 @@ export function registerAdopt(program: Command, io: Io, setExit: (code: number) 
         const cwd = flags.chdir ? resolve(io.cwd, flags.chdir) : io.cwd;
         const repo = await openRepository({ cwd, ...(path !== undefined ? { target: path } : {}) });
         repo.dispose();
-        const all = repo.loaded.environments;
-        if (!flags.env && all.length > 1) throw new UsageError(`several environments (${all.map((e) => e.name).join(", ")}): choose one with --env`);
-        const [env] = selectEnvironments(repo.loaded, flags.env ? [flags.env] : undefined);
-        if (!env) throw new UsageError("no environment to adopt");
+        const env = oneEnvironment(repo.loaded, flags.env, "adopt");
         const cluster = await import("../cluster/index.js");
         const { adoptObjects } = await import("../cluster/adopt.js");
-        const target = { ...env.cluster, ...(flags.context ? { context: flags.context } : {}), ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}) };
+        const target = clusterTarget(env, flags);
         const kube = cluster.createKubeClient(cluster.loadKubeConfig(target));
         let lock: Lock | undefined;
         try {

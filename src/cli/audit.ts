@@ -16,8 +16,9 @@ import { identityKey, subjectOf } from "../model/resource.js";
 import { run } from "../source/exec.js";
 import { gitRoot } from "../source/git.js";
 import { renderEnvironment } from "../source/render.js";
-import { openRepository, selectEnvironments } from "../source/repository.js";
-import { ExitCode, UsageError } from "./errors.js";
+import { openRepository } from "../source/repository.js";
+import { ExitCode } from "./errors.js";
+import { clusterTarget, oneEnvironment } from "./targets.js";
 import { addClusterOptions, addCommonOptions, type Io } from "./main.js";
 
 interface AuditFlags {
@@ -194,12 +195,9 @@ export function registerAudit(program: Command, io: Io, setExit: (code: number) 
       const cwd = flags.chdir ? resolve(io.cwd, flags.chdir) : io.cwd;
       const repo = await openRepository({ cwd, ...(path !== undefined ? { target: path } : {}) });
       repo.dispose();
-      const all = repo.loaded.environments;
-      if (!flags.env && all.length > 1) throw new UsageError(`several environments (${all.map((e) => e.name).join(", ")}): choose one with --env`);
-      const [env] = selectEnvironments(repo.loaded, flags.env ? [flags.env] : undefined);
-      if (!env) throw new UsageError("no environment to audit");
+      const env = oneEnvironment(repo.loaded, flags.env, "audit");
       const cluster = await import("../cluster/index.js");
-      const target = { ...env.cluster, ...(flags.context ? { context: flags.context } : {}), ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}) };
+      const target = clusterTarget(env, flags);
       const kube = cluster.createKubeClient(cluster.loadKubeConfig(target), { maxRetries: 2 });
       try {
         const { inventory } = await cluster.readInventory(kube, env.name);

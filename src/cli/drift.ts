@@ -18,6 +18,7 @@ import { commitInfo, gitRoot } from "../source/git.js";
 import { renderEnvironment } from "../source/render.js";
 import { openRepository, selectEnvironments } from "../source/repository.js";
 import { describeError, ExitCode, UsageError } from "./errors.js";
+import { clusterTarget } from "./targets.js";
 import { addClusterOptions, addCommonOptions, type Io } from "./main.js";
 
 interface DriftFlags {
@@ -124,7 +125,7 @@ export function registerDrift(program: Command, io: Io, setExit: (code: number) 
       const report = await import("../cluster/drift-report.js");
       const top = await gitRoot(resolve(cwd, path ?? "."));
       const connect = (env: Environment): KubeClient => {
-        const target = { ...env.cluster, ...(flags.context ? { context: flags.context } : {}), ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}) };
+        const target = clusterTarget(env, flags);
         return cluster.createKubeClient(cluster.loadKubeConfig(target), flags.watch ? {} : { maxRetries: 2 });
       };
       const holder = `${userInfo().username}@${hostname()}/${process.pid} (drift --heal)`;

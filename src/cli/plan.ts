@@ -10,9 +10,10 @@ import type { ResourceRef } from "../model/resource.js";
 import { renderText } from "../report/formats.js";
 import { commitInfo, gitRoot, type CommitInfo } from "../source/git.js";
 import { renderEnvironment, type RenderResult } from "../source/render.js";
-import { openRepository, selectEnvironments, type OpenRepository } from "../source/repository.js";
+import { openRepository, type OpenRepository } from "../source/repository.js";
 import type { ChangeSetFormat, Inventory, KubeClient, Plan } from "../cluster/index.js";
-import { ExitCode, UsageError } from "./errors.js";
+import { ExitCode } from "./errors.js";
+import { clusterTarget, oneEnvironment } from "./targets.js";
 import { addClusterOptions, addCommonOptions, type Io } from "./main.js";
 
 /** Flags shared by plan and apply. */
@@ -76,10 +77,7 @@ export async function preparePlan(
   const repo = await openRepository({ cwd, ...(path !== undefined ? { target: path } : {}), ...(flags.rev ? { rev: flags.rev } : {}) });
   let ok = false;
   try {
-    const all = repo.loaded.environments;
-    if (!flags.env && all.length > 1) throw new UsageError(`several environments (${all.map((e) => e.name).join(", ")}): choose one with --env`);
-    const [env] = selectEnvironments(repo.loaded, flags.env ? [flags.env] : undefined);
-    if (!env) throw new UsageError("no environment to plan");
+    const env = oneEnvironment(repo.loaded, flags.env, "plan");
     const rendered = await renderEnvironment(repo.dir, env);
     if (rendered.findings.some((f) => f.severity === "error")) {
       io.stderr(renderText({ findings: rendered.findings.map((f) => ({ ...f, env: env.name })), objects: [], environments: [env.name] }, { color: false }));
@@ -89,7 +87,7 @@ export async function preparePlan(
     }
     // the Kubernetes client costs ~0.8 s to load: only commands that reach a cluster pay for it
     const cluster = await import("../cluster/index.js");
-    const target = { ...env.cluster, ...(flags.context ? { context: flags.context } : {}), ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}) };
+    const target = clusterTarget(env, flags);
     const kube = cluster.createKubeClient(cluster.loadKubeConfig(target));
     await beforePlan?.(kube, env);
     let inventory: Inventory | undefined;

@@ -2,10 +2,11 @@
 import { Option, type Command } from "commander";
 import { resolve } from "node:path";
 import { stringify } from "yaml";
-import { openRepository, selectEnvironments } from "../source/repository.js";
+import { openRepository } from "../source/repository.js";
 import { renderEnvironment } from "../source/render.js";
 import { renderText } from "../report/formats.js";
-import { ExitCode, UsageError } from "./errors.js";
+import { ExitCode } from "./errors.js";
+import { oneEnvironment } from "./targets.js";
 import { addCommonOptions, type Io } from "./main.js";
 
 interface RenderFlags {
@@ -26,10 +27,7 @@ export function registerRender(program: Command, io: Io, setExit: (code: number)
       const cwd = flags.chdir ? resolve(io.cwd, flags.chdir) : io.cwd;
       const repo = await openRepository({ cwd, ...(path !== undefined ? { target: path } : {}), ...(flags.rev ? { rev: flags.rev } : {}) });
       try {
-        const all = repo.loaded.environments;
-        if (!flags.env && all.length > 1) throw new UsageError(`several environments (${all.map((e) => e.name).join(", ")}): choose one with --env`);
-        const [env] = selectEnvironments(repo.loaded, flags.env ? [flags.env] : undefined);
-        if (!env) throw new UsageError("no environment to render");
+        const env = oneEnvironment(repo.loaded, flags.env, "render");
         const r = await renderEnvironment(repo.dir, env);
         if (r.findings.some((f) => f.severity === "error")) {
           io.stderr(renderText({ findings: r.findings.map((f) => ({ ...f, env: env.name })), objects: [], environments: [env.name] }, { color: false }));

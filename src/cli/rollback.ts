@@ -8,8 +8,9 @@ import { hostname, userInfo } from "node:os";
 import { resolve } from "node:path";
 import type { Lock } from "../cluster/index.js";
 import { gitRoot, resolveRevision, RevisionError } from "../source/git.js";
-import { openRepository, selectEnvironments } from "../source/repository.js";
+import { openRepository } from "../source/repository.js";
 import { ExitCode, UsageError } from "./errors.js";
+import { clusterTarget, oneEnvironment } from "./targets.js";
 import type { Io } from "./main.js";
 import { addPlanOptions, preparePlan, withKubeErrors, type PlanFlags } from "./plan.js";
 
@@ -40,12 +41,9 @@ export function registerRollback(program: Command, io: Io, setExit: (code: numbe
         const cwd = flags.chdir ? resolve(io.cwd, flags.chdir) : io.cwd;
         // the environment and its cluster come from the working tree's meshops.yaml; the objects from the old commit
         const repo = await openRepository({ cwd, ...(path !== undefined ? { target: path } : {}) });
-        const all = repo.loaded.environments;
         repo.dispose();
-        if (!flags.env && all.length > 1) throw new UsageError(`several environments (${all.map((e) => e.name).join(", ")}): choose one with --env`);
-        const [env] = selectEnvironments(repo.loaded, flags.env ? [flags.env] : undefined);
-        if (!env) throw new UsageError("no environment to roll back");
-        const target = { ...env.cluster, ...(flags.context ? { context: flags.context } : {}), ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}) };
+        const env = oneEnvironment(repo.loaded, flags.env, "roll back");
+        const target = clusterTarget(env, flags);
         const kube = cluster.createKubeClient(cluster.loadKubeConfig(target));
         let lock: Lock | undefined;
         try {

@@ -11,6 +11,7 @@ import { renderEnvironment } from "../source/render.js";
 import { openRepository, selectEnvironments } from "../source/repository.js";
 import type { Environment } from "../config/load.js";
 import { describeError, ExitCode } from "./errors.js";
+import { clusterTarget } from "./targets.js";
 import { addClusterOptions, addCommonOptions, type Io } from "./main.js";
 
 interface StatusFlags {
@@ -54,7 +55,7 @@ export function registerStatus(program: Command, io: Io, setExit: (code: number)
         const envs = selectEnvironments(repo.loaded, flags.env);
         const rows = await Promise.all(
           envs.map(async (env): Promise<EnvironmentStatus> => {
-            const target = { ...env.cluster, ...(flags.context ? { context: flags.context } : {}), ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}) };
+            const target = clusterTarget(env, flags);
             const base = { env: env.name, ...(target.context ? { context: target.context } : {}) };
             const rendered = await renderEnvironment(repo.dir, env);
             const renderErrors = rendered.findings.filter((f) => f.severity === "error");

@@ -19,6 +19,7 @@ import type { KubeClient, KubeObject } from "./client.js";
 import type { FieldChange } from "./diff.js";
 import { foreignFields, lastUpdater, overlaps, ownersOf, ownership, type ForeignField } from "./fields.js";
 import { computePlan, type PlanEntry } from "./plan.js";
+import type { Condition } from "./readiness.js";
 
 export type DriftState = "in-sync" | "drifted" | "missing" | "extra" | "error";
 
@@ -61,14 +62,6 @@ export interface DriftOptions {
   manager?: string;
   /** Managers whose fields are never reported as foreign (controllers that legitimately write spec fields). */
   ignoreManagers?: readonly string[];
-}
-
-interface Condition {
-  type?: string;
-  status?: string;
-  reason?: string;
-  message?: string;
-  observedGeneration?: number;
 }
 
 const GATEWAY_POSITIVE = ["Accepted", "Programmed", "ResolvedRefs"];

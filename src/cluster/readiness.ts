@@ -13,7 +13,8 @@ export interface Readiness {
   message: string;
 }
 
-interface Condition {
+/** A `status.conditions` entry (metav1.Condition), as far as meshops reads it. */
+export interface Condition {
   type?: string;
   status?: string;
   reason?: string;
