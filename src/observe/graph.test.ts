@@ -5,19 +5,19 @@ import type { MatrixSeries, PromClient, VectorSample } from "./prometheus.js";
 import { renderGraphDot, renderGraphMermaid, renderMetricsReport, renderTopText } from "./render.js";
 
 describe("PromQL construction", () => {
-  it("Istio: one grouped rate query with the code class and security policy, one histogram_quantile per quantile and level", () => {
+  it("Istio: one grouped rate query with the code class and security policy, one bucket-rate query at the finest level", () => {
     const q = graphQueries(istioAdapter(), { windowS: 300, levels: ["edge", "service"] });
     expect(q.requests).toBe(
       'sum by (source_workload, source_workload_namespace, destination_service, destination_workload, destination_workload_namespace, destination_version, code_class, connection_security_policy) (label_replace(rate(istio_requests_total{reporter="destination"}[300s]), "code_class", "${1}xx", "response_code", "([0-9])[0-9][0-9]"))',
     );
-    expect(q.latency.map((l) => l.query)).toEqual([
-      'histogram_quantile(0.5, sum by (le, source_workload, source_workload_namespace, destination_service, destination_workload, destination_workload_namespace, destination_version) (rate(istio_request_duration_milliseconds_bucket{reporter="destination"}[300s])))',
-      'histogram_quantile(0.95, sum by (le, source_workload, source_workload_namespace, destination_service, destination_workload, destination_workload_namespace, destination_version) (rate(istio_request_duration_milliseconds_bucket{reporter="destination"}[300s])))',
-      'histogram_quantile(0.99, sum by (le, source_workload, source_workload_namespace, destination_service, destination_workload, destination_workload_namespace, destination_version) (rate(istio_request_duration_milliseconds_bucket{reporter="destination"}[300s])))',
-      'histogram_quantile(0.5, sum by (le, destination_service) (rate(istio_request_duration_milliseconds_bucket{reporter="destination"}[300s])))',
-      'histogram_quantile(0.95, sum by (le, destination_service) (rate(istio_request_duration_milliseconds_bucket{reporter="destination"}[300s])))',
-      'histogram_quantile(0.99, sum by (le, destination_service) (rate(istio_request_duration_milliseconds_bucket{reporter="destination"}[300s])))',
-    ]);
+    expect(q.buckets).toEqual({
+      level: "edge",
+      query: 'sum by (le, source_workload, source_workload_namespace, destination_service, destination_workload, destination_workload_namespace, destination_version) (rate(istio_request_duration_milliseconds_bucket{reporter="destination"}[300s]))',
+    });
+    expect(graphQueries(istioAdapter(), { windowS: 60, levels: ["service", "version"] }).buckets?.level).toBe("version");
+    expect(graphQueries(istioAdapter(), { windowS: 60, levels: [] }).buckets).toBeUndefined();
+    // the history's per-level p95 stays a server-side histogram_quantile
+    expect(istioAdapter().latencyQuery(0.95, 60, "service")).toBe('histogram_quantile(0.95, sum by (le, destination_service) (rate(istio_request_duration_milliseconds_bucket{reporter="destination"}[60s])))');
   });
 
   it("Linkerd: outbound response_total by both ends, classification and tls; extra matchers go into every selector", () => {
@@ -191,6 +191,27 @@ mesh_reviews_bookinfo_rps 10
 `);
   });
 
+  it("computes every level's quantiles from edge-level bucket rates (buckets add up)", () => {
+    const b = (src: string, ver: string, le: string, value: number) => v({ ...istioEdge(src, "reviews", ver, {}), le }, value);
+    const rows = [
+      // productpage → reviews v1: 10 rps, all under 50 ms; reviews-v1 itself → reviews v1: 10 rps, half under 50
+      b("productpage-v1", "v1", "50", 10),
+      b("productpage-v1", "v1", "100", 10),
+      b("productpage-v1", "v1", "+Inf", 10),
+      b("reviews-v1", "v1", "50", 5),
+      b("reviews-v1", "v1", "100", 10),
+      b("reviews-v1", "v1", "+Inf", 10),
+    ];
+    const g2 = buildGraph(istioAdapter(), { requests: [v(istioEdge("productpage-v1", "reviews", "v1", { code_class: "2xx" }), 10), v(istioEdge("reviews-v1", "reviews", "v1", { code_class: "2xx" }), 10)], buckets: { level: "edge", rows } }, { windowS: 60, queries: 2 });
+    const edge = (src: string) => g2.edges.find((e) => e.source === `bookinfo/${src}`)!.signals;
+    expect(edge("productpage-v1").p50Ms).toBe(25);
+    expect(edge("reviews-v1").p50Ms).toBe(50);
+    // together: 20 requests, 15 under 50 ms: the median is at 2/3 of the first bucket
+    expect(g2.services[0]!.signals.p50Ms).toBeCloseTo(50 * (10 / 15), 9);
+    expect(g2.services[0]!.versions[0]!.signals.p50Ms).toBeCloseTo(50 * (10 / 15), 9);
+    expect(g2.services[0]!.signals.p99Ms).toBeCloseTo(50 + 50 * ((19.8 - 15) / 5), 9);
+  });
+
   it("says when there is no traffic", () => {
     expect(renderTopText(buildGraph(istioAdapter(), { requests: [], latency: {} }, { windowS: 60, queries: 4 }))).toBe("no istio request metrics in the last 60s (4 queries)\n");
   });
@@ -233,12 +254,12 @@ function countingProm(edges: number): PromClient & { queries: string[] } {
 }
 
 describe("collectGraph", () => {
-  it("issues the same 10 queries for 1,000 services and 5,000 edges as for one edge", async () => {
+  it("issues the same 2 queries for 1,000 services and 5,000 edges as for one edge", async () => {
     for (const edges of [1, 5000]) {
       const prom = countingProm(edges);
       const g = await collectGraph(prom, istioAdapter(), { windowS: 300, levels: ["edge", "version", "service"] });
-      expect(prom.queries).toHaveLength(10);
-      expect(g.queries).toBe(10);
+      expect(prom.queries).toHaveLength(2);
+      expect(g.queries).toBe(2);
       expect(g.edges.length).toBeLessThanOrEqual(edges);
     }
   });

@@ -1,11 +1,13 @@
 /**
  * The service graph and golden signals over a window: nodes are services, their versions (the workloads that
  * serve them) and client workloads; edges carry rps, error ratio, p50/p95/p99 and the share of mTLS traffic.
- * Built from 1 request-rate query plus one histogram_quantile query per quantile and level, whatever the size
- * of the mesh (`buildGraph` is the pure part, `collectGraph` issues the queries).
+ * Built from 2 queries whatever the size of the mesh: the request rate by edge, error class and mTLS, and the
+ * per-bucket latency rate at the finest level asked for, from which every quantile of every level is computed
+ * (buckets add up; see quantile.ts). `buildGraph` is the pure part, `collectGraph` issues the queries.
  */
 import type { Level, MeshAdapter, TrafficKey } from "./mesh.js";
 import type { PromClient, VectorSample } from "./prometheus.js";
+import { histogramQuantile, parseLe, type Bucket } from "./quantile.js";
 
 /** The quantiles every level reports. */
 export const QUANTILES = [0.5, 0.95, 0.99] as const;
@@ -72,8 +74,48 @@ export interface ServiceGraph {
 /** Raw query results, as collectGraph fetched them. */
 export interface GraphInputs {
   requests: VectorSample[];
-  /** Per level and quantile (0.5, 0.95, 0.99). */
-  latency: Partial<Record<Level, Partial<Record<number, VectorSample[]>>>>;
+  /** Latency quantiles computed by Prometheus (histogram_quantile), per level and quantile (0.5, 0.95, 0.99). */
+  latency?: Partial<Record<Level, Partial<Record<number, VectorSample[]>>>>;
+  /** Per-bucket rates grouped at `level` (with `le`): quantiles of that level and every coarser one are computed from them. */
+  buckets?: { level: Level; rows: VectorSample[] };
+}
+
+/** Levels from finest to coarsest: buckets of one level add up to those of the next. */
+export const LEVELS: readonly Level[] = ["edge", "version", "service"];
+
+const QUANTILE_FIELD = { 0.5: "p50Ms", 0.95: "p95Ms", 0.99: "p99Ms" } as const;
+
+/** Quantiles of every level at or above the buckets' level, from per-bucket rates (pure). */
+export function quantilesFromBuckets(adapter: MeshAdapter, buckets: NonNullable<GraphInputs["buckets"]>): Map<Level, Map<string, Partial<Signals>>> {
+  const levels = LEVELS.slice(LEVELS.indexOf(buckets.level));
+  const acc = new Map<Level, Map<string, Map<number, number>>>(levels.map((l) => [l, new Map()]));
+  for (const row of buckets.rows) {
+    const le = parseLe(row.metric.le);
+    if (Number.isNaN(le) || !Number.isFinite(row.value)) continue;
+    const key = adapter.latencyKey(row.metric, buckets.level);
+    for (const level of levels) {
+      const m = acc.get(level)!;
+      const k = levelKey(key, level);
+      const hist = m.get(k) ?? new Map<number, number>();
+      hist.set(le, (hist.get(le) ?? 0) + row.value);
+      m.set(k, hist);
+    }
+  }
+  const out = new Map<Level, Map<string, Partial<Signals>>>();
+  for (const [level, m] of acc) {
+    const res = new Map<string, Partial<Signals>>();
+    for (const [k, hist] of m) {
+      const b: Bucket[] = [...hist.entries()];
+      const sig: Partial<Signals> = {};
+      for (const q of QUANTILES) {
+        const v = histogramQuantile(q, b);
+        if (Number.isFinite(v)) sig[QUANTILE_FIELD[q]] = v;
+      }
+      res.set(k, sig);
+    }
+    out.set(level, res);
+  }
+  return out;
 }
 
 interface Acc {
@@ -123,15 +165,15 @@ export function buildGraph(adapter: MeshAdapter, inputs: GraphInputs, meta: { wi
     byService.set(k.service, s);
   }
   // latency: level → key → {p50, p95, p99}
-  const lat = new Map<Level, Map<string, Partial<Signals>>>();
-  for (const level of ["edge", "version", "service"] as const) {
-    const m = new Map<string, Partial<Signals>>();
+  const lat = inputs.buckets ? quantilesFromBuckets(adapter, inputs.buckets) : new Map<Level, Map<string, Partial<Signals>>>();
+  for (const level of LEVELS) {
+    const m = lat.get(level) ?? new Map<string, Partial<Signals>>();
     for (const q of QUANTILES) {
-      for (const row of inputs.latency[level]?.[q] ?? []) {
+      for (const row of inputs.latency?.[level]?.[q] ?? []) {
         if (!Number.isFinite(row.value)) continue;
         const key = levelKey(adapter.latencyKey(row.metric, level), level);
         const cur = m.get(key) ?? {};
-        cur[q === 0.5 ? "p50Ms" : q === 0.95 ? "p95Ms" : "p99Ms"] = row.value;
+        cur[QUANTILE_FIELD[q]] = row.value;
         m.set(key, cur);
       }
     }
@@ -164,26 +206,21 @@ export interface CollectOptions {
   windowS: number;
   /** Evaluation time (unix seconds); default Prometheus' now. */
   at?: number;
-  /** Latency levels to fetch (each costs one query per quantile). */
+  /** Levels that need latency quantiles (one bucket query at the finest of them serves all). */
   levels: Level[];
 }
 
-/** The queries collectGraph issues, in order: requests first, then latency per level and quantile. */
-export function graphQueries(adapter: MeshAdapter, opts: Pick<CollectOptions, "windowS" | "levels">): { requests: string; latency: { level: Level; quantile: number; query: string }[] } {
-  return {
-    requests: adapter.requestsQuery(opts.windowS),
-    latency: opts.levels.flatMap((level) => QUANTILES.map((quantile) => ({ level, quantile, query: adapter.latencyQuery(quantile, opts.windowS, level) }))),
-  };
+/** The queries collectGraph issues: the request rate, and the bucket rates at the finest level asked for (if any). */
+export function graphQueries(adapter: MeshAdapter, opts: Pick<CollectOptions, "windowS" | "levels">): { requests: string; buckets?: { level: Level; query: string } } {
+  const finest = LEVELS.find((l) => opts.levels.includes(l));
+  return { requests: adapter.requestsQuery(opts.windowS), ...(finest ? { buckets: { level: finest, query: adapter.bucketsQuery(opts.windowS, finest) } } : {}) };
 }
 
-/** Queries Prometheus (1 + 3 × levels queries, in parallel) and builds the graph. */
+/** Queries Prometheus (2 queries, in parallel; 1 without latency levels) and builds the graph. */
 export async function collectGraph(prom: PromClient, adapter: MeshAdapter, opts: CollectOptions): Promise<ServiceGraph> {
   const q = graphQueries(adapter, opts);
   const at = opts.at !== undefined ? { time: opts.at } : {};
-  const [requests, ...lat] = await Promise.all([prom.instant(q.requests, at), ...q.latency.map((l) => prom.instant(l.query, at))]);
-  const latency: GraphInputs["latency"] = {};
-  q.latency.forEach((l, i) => {
-    (latency[l.level] ??= {})[l.quantile] = lat[i] ?? [];
-  });
-  return buildGraph(adapter, { requests: requests ?? [], latency }, { windowS: opts.windowS, ...(opts.at !== undefined ? { at: opts.at } : {}), queries: 1 + q.latency.length });
+  const [requests, buckets] = await Promise.all([prom.instant(q.requests, at), q.buckets ? prom.instant(q.buckets.query, at) : Promise.resolve(undefined)]);
+  const inputs: GraphInputs = { requests, ...(q.buckets && buckets ? { buckets: { level: q.buckets.level, rows: buckets } } : {}) };
+  return buildGraph(adapter, inputs, { windowS: opts.windowS, ...(opts.at !== undefined ? { at: opts.at } : {}), queries: q.buckets ? 2 : 1 });
 }

@@ -44,6 +44,8 @@ export interface MeshAdapter {
   requestsQuery(windowS: number): string;
   /** histogram_quantile(q) of request latency in milliseconds over the window, grouped at `level`. */
   latencyQuery(quantile: number, windowS: number, level: Level): string;
+  /** Per-bucket request rate (`le` kept) grouped at `level`: every quantile at every coarser level is computed from it. */
+  bucketsQuery(windowS: number, level: Level): string;
   /** Reads a requests row's labels. */
   requestKey(labels: Record<string, string>): TrafficKey & { error: boolean; mtls: boolean };
   /** Reads a latency row's labels (fields not grouped at that level are "" ). */
@@ -97,6 +99,7 @@ export function istioAdapter(opts: AdapterOptions & { reporter?: "destination" |
       // the code class is one label instead of every response code: fewer series, same answer
       `sum ${by([...ISTIO_EDGE, "code_class", "connection_security_policy"])} (label_replace(rate(istio_requests_total${sel}[${promDuration(w)}]), "code_class", "\${1}xx", "response_code", "([0-9])[0-9][0-9]"))`,
     latencyQuery: (q, w, level) => `histogram_quantile(${q}, sum ${by(["le", ...ISTIO_LEVEL[level]])} (rate(istio_request_duration_milliseconds_bucket${sel}[${promDuration(w)}])))`,
+    bucketsQuery: (w, level) => `sum ${by(["le", ...ISTIO_LEVEL[level]])} (rate(istio_request_duration_milliseconds_bucket${sel}[${promDuration(w)}]))`,
     requestKey: (l) => ({
       ...istioKey(l),
       // 5xx and no response at all (response_code 0, Envoy's reset/timeout) are errors, as Flagger and Kiali count them
@@ -143,6 +146,7 @@ export function linkerdAdapter(hints: WorkloadHints = { byWorkload: new Map() },
     mesh: "linkerd",
     requestsQuery: (w) => `sum ${by([...LINKERD_EDGE, "classification", "tls"])} (rate(response_total${sel}[${promDuration(w)}]))`,
     latencyQuery: (q, w, level) => `histogram_quantile(${q}, sum ${by(["le", ...LINKERD_LEVEL[level]])} (rate(response_latency_ms_bucket${sel}[${promDuration(w)}])))`,
+    bucketsQuery: (w, level) => `sum ${by(["le", ...LINKERD_LEVEL[level]])} (rate(response_latency_ms_bucket${sel}[${promDuration(w)}]))`,
     requestKey: (l) => ({ ...key(l), error: l.classification === "failure", mtls: l.tls === "true" }),
     latencyKey: (l, level) => {
       const k = key(l);

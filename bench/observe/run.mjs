@@ -1,0 +1,238 @@
+#!/usr/bin/env node
+/**
+ * `node bench/observe/run.mjs`: the service graph of a generated mesh (default 1,000 services, 5,000 edges) from a
+ * real Prometheus, end to end, with the number of queries next to what a per-edge approach would issue.
+ *
+ *   1. compiles src/ into a private folder (tsc; another engineer's half-written file elsewhere does not stop it),
+ *   2. serves Istio's standard metrics for the generated edges from an exporter in this process (counters grow by
+ *      rate × time; latency uniform around each version's profile; as test/observe-exporter.ts does),
+ *   3. starts Debian's `prometheus` scraping it every --scrape seconds (its own TSDB folder, removed afterwards),
+ *   4. once a rate window is full, builds the graph --runs times (collectGraph: services, versions, edges, 3
+ *      quantiles at each level) and reports wall time, query count, series returned; then times --sample per-edge
+ *      queries (the 5 a per-edge approach issues for one edge: rate, error rate, p50, p95, p99) and extrapolates,
+ *   5. prints a table and writes bench/observe/out/results.json.
+ *
+ * Usage: node bench/observe/run.mjs [--services N] [--edges N] [--scrape S] [--runs N] [--sample N] [--keep-data]
+ * Target (issue 6 item 9): under 2 s end to end, ≤ 10 queries (constant in the size of the mesh).
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { createServer as netServer } from "node:net";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = resolve(here, "..", "..");
+
+function parseArgs(argv) {
+  const o = { services: 1000, edges: 5000, scrape: 5, runs: 5, sample: 20, keepData: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => Number(argv[++i]);
+    if (a === "--services") o.services = next();
+    else if (a === "--edges") o.edges = next();
+    else if (a === "--scrape") o.scrape = next();
+    else if (a === "--runs") o.runs = next();
+    else if (a === "--sample") o.sample = next();
+    else if (a === "--keep-data") o.keepData = true;
+    else throw new Error(`unknown option ${a}`);
+  }
+  return o;
+}
+
+/** Deterministic PRNG (mulberry32). */
+function rng(seed) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Services in 10 namespaces, one in five with a second version; edges from a service's v1 to another's version. */
+function generateMesh(nServices, nEdges) {
+  const r = rng(20261126);
+  const services = Array.from({ length: nServices }, (_, i) => ({ name: `svc-${String(i).padStart(4, "0")}`, ns: `team-${i % 10}`, versions: i % 5 === 0 ? ["v1", "v2"] : ["v1"], latencyMs: 5 + Math.floor(r() * 200) }));
+  const seen = new Set();
+  const edges = [];
+  while (edges.length < nEdges) {
+    const src = services[Math.floor(r() * nServices)];
+    const dst = services[Math.floor(r() * nServices)];
+    if (src === dst) continue;
+    const version = dst.versions[Math.floor(r() * dst.versions.length)];
+    const key = `${src.name}.${src.ns}>${dst.name}.${dst.ns}@${version}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    edges.push({ src, dst, version, rps: 0.5 + r() * 20, errorRatio: r() < 0.1 ? r() * 0.2 : 0, latencyMs: dst.latencyMs * (version === "v2" ? 1.5 : 1), mtls: r() < 0.9 });
+  }
+  return { services, edges };
+}
+
+const BUCKETS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500];
+
+/** An exporter of istio_requests_total and istio_request_duration_milliseconds_bucket for the edges. */
+async function startExporter(edges) {
+  const start = Date.now() / 1000;
+  const prefix = edges.map((e) => {
+    const l = `reporter="destination",source_workload="${e.src.name}-v1",source_workload_namespace="${e.src.ns}",destination_service="${e.dst.name}.${e.dst.ns}.svc.cluster.local",destination_workload="${e.dst.name}-${e.version}",destination_workload_namespace="${e.dst.ns}",destination_version="${e.version}",connection_security_policy="${e.mtls ? "mutual_tls" : "none"}"`;
+    const frac = BUCKETS.map((b) => Math.min(1, Math.max(0, (b - 0.5 * e.latencyMs) / e.latencyMs)));
+    return { l, frac };
+  });
+  const server = createServer((req, res) => {
+    const t = Date.now() / 1000 - start + 60; // as if the proxies had been running for a minute
+    res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
+    const chunks = ["# TYPE istio_requests_total counter\n# TYPE istio_request_duration_milliseconds histogram\n"];
+    edges.forEach((e, i) => {
+      const { l, frac } = prefix[i];
+      const n = e.rps * t;
+      const lines = [`istio_requests_total{${l},response_code="200"} ${(n * (1 - e.errorRatio)).toFixed(3)}`, `istio_requests_total{${l},response_code="503"} ${(n * e.errorRatio).toFixed(3)}`];
+      BUCKETS.forEach((b, k) => lines.push(`istio_request_duration_milliseconds_bucket{${l},response_code="200",le="${b}"} ${(n * frac[k]).toFixed(3)}`));
+      lines.push(`istio_request_duration_milliseconds_bucket{${l},response_code="200",le="+Inf"} ${n.toFixed(3)}`);
+      chunks.push(`${lines.join("\n")}\n`);
+      if (chunks.length > 200) res.write(chunks.splice(0).join(""));
+    });
+    res.end(chunks.join(""));
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return { target: `127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
+}
+
+function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const s = netServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const p = s.address().port;
+      s.close(() => resolvePort(p));
+    });
+  });
+}
+
+async function startPrometheus(target, scrapeS) {
+  const dir = mkdtempSync(join(tmpdir(), "meshops-bench-observe-"));
+  const port = await freePort();
+  writeFileSync(
+    join(dir, "prometheus.yml"),
+    `global: { scrape_interval: ${scrapeS}s, evaluation_interval: ${scrapeS}s }\nscrape_configs:\n  - job_name: bench\n    scrape_timeout: ${scrapeS}s\n    sample_limit: 0\n    static_configs: [{ targets: ["${target}"] }]\n`,
+  );
+  const child = spawn("prometheus", [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"], { stdio: ["ignore", "ignore", "inherit"] });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${url}/-/ready`)).ok) break;
+    } catch {
+      // starting
+    }
+    if (i > 100) throw new Error("prometheus did not become ready");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    url,
+    close: async (keep) => {
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+      if (!keep) rmSync(dir, { recursive: true, force: true });
+      else console.error(`data kept in ${dir}`);
+    },
+  };
+}
+
+async function instant(url, query) {
+  const r = await fetch(`${url}/api/v1/query`, { method: "POST", body: new URLSearchParams({ query }) });
+  return (await r.json()).data?.result ?? [];
+}
+
+/** Compiles src/ into a private folder; errors in files observe does not import are reported but do not stop the bench. */
+function build() {
+  const out = mkdtempSync(join(tmpdir(), "meshops-bench-observe-dist-"));
+  const r = spawnSync(process.execPath, [join(repoRoot, "node_modules", "typescript", "bin", "tsc"), "-p", join(repoRoot, "tsconfig.build.json"), "--outDir", out], { cwd: repoRoot, encoding: "utf8" });
+  if (!existsSync(join(out, "observe", "graph.js"))) throw new Error(`tsc did not emit observe/: ${r.stdout}${r.stderr}`);
+  if (r.status !== 0) console.error(`(tsc reported errors outside what the bench uses; continuing)\n${r.stdout.split("\n").slice(0, 5).join("\n")}`);
+  return out;
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const dist = build();
+  const graphMod = await import(pathToFileURL(join(dist, "observe", "graph.js")).href);
+  const meshMod = await import(pathToFileURL(join(dist, "observe", "mesh.js")).href);
+  const promMod = await import(pathToFileURL(join(dist, "observe", "prometheus.js")).href);
+  const mesh = generateMesh(o.services, o.edges);
+  const versions = mesh.services.reduce((n, s) => n + s.versions.length, 0);
+  console.error(`mesh: ${o.services} services (${versions} versions), ${mesh.edges.length} edges; scrape every ${o.scrape}s`);
+  const exporter = await startExporter(mesh.edges);
+  const prom = await startPrometheus(exporter.target, o.scrape);
+  const results = { services: o.services, versions, edges: mesh.edges.length, scrapeS: o.scrape, cpus: cpus().length, load: loadavg()[0], runs: [] };
+  try {
+    // wait until every edge has two scrapes inside the rate window
+    const windowS = 4 * o.scrape;
+    const t0 = Date.now();
+    for (;;) {
+      const [c] = await instant(prom.url, `count(rate(istio_requests_total{response_code="200"}[${windowS}s]))`);
+      if (c && Number(c.value[1]) >= mesh.edges.length) break;
+      if (Date.now() - t0 > 180_000) throw new Error("prometheus did not collect the series within 3 minutes");
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    await new Promise((r) => setTimeout(r, 2 * o.scrape * 1000));
+    console.error(`series ready after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const adapter = meshMod.istioAdapter();
+    for (let i = 0; i < o.runs; i++) {
+      const client = promMod.createPromClient(prom.url);
+      const start = performance.now();
+      const g = await graphMod.collectGraph(client, adapter, { windowS, levels: ["edge", "version", "service"] });
+      const ms = performance.now() - start;
+      results.runs.push({ ms, queries: client.queryCount, services: g.services.length, edges: g.edges.length });
+      console.error(`run ${i + 1}: ${ms.toFixed(0)} ms, ${client.queryCount} queries, ${g.services.length} services, ${g.edges.length} edges`);
+    }
+    // where the time goes: each query alone, one after the other; then the 9 histogram_quantile queries the
+    // graph would need if Prometheus computed the quantiles (what collectGraph did before it read bucket rates)
+    const q = graphMod.graphQueries(adapter, { windowS, levels: ["edge", "version", "service"] });
+    results.perQuery = [];
+    const serverSide = ["edge", "version", "service"].flatMap((level) => [0.5, 0.95, 0.99].map((quantile) => adapter.latencyQuery(quantile, windowS, level)));
+    for (const query of [q.requests, q.buckets.query, ...serverSide]) {
+      const start = performance.now();
+      const rows = await instant(prom.url, query);
+      results.perQuery.push({ ms: performance.now() - start, rows: rows.length, query });
+      console.error(`  ${(performance.now() - start).toFixed(0).padStart(6)} ms ${String(rows.length).padStart(5)} rows  ${query.slice(0, 90)}`);
+    }
+    // a per-edge approach: rate, error rate and three quantiles per edge, sequentially (as a naive loop would)
+    const sample = mesh.edges.slice(0, o.sample);
+    const perEdgeStart = performance.now();
+    for (const e of sample) {
+      const sel = `reporter="destination",source_workload="${e.src.name}-v1",source_workload_namespace="${e.src.ns}",destination_service="${e.dst.name}.${e.dst.ns}.svc.cluster.local",destination_version="${e.version}"`;
+      await instant(prom.url, `sum(rate(istio_requests_total{${sel}}[${windowS}s]))`);
+      await instant(prom.url, `sum(rate(istio_requests_total{${sel},response_code=~"5.."}[${windowS}s]))`);
+      for (const q of [0.5, 0.95, 0.99]) await instant(prom.url, `histogram_quantile(${q}, sum by (le) (rate(istio_request_duration_milliseconds_bucket{${sel}}[${windowS}s])))`);
+    }
+    const perEdgeMs = (performance.now() - perEdgeStart) / sample.length;
+    results.perEdge = { queriesPerEdge: 5, queries: 5 * mesh.edges.length, sampledEdges: sample.length, msPerEdge: perEdgeMs, extrapolatedMs: perEdgeMs * mesh.edges.length };
+  } finally {
+    await prom.close(o.keepData);
+    await exporter.close();
+    rmSync(dist, { recursive: true, force: true });
+  }
+  const ms = results.runs.map((r) => r.ms).sort((a, b) => a - b);
+  const median = ms[Math.floor(ms.length / 2)];
+  results.medianMs = median;
+  results.targets = { under2s: median < 2000, atMost10Queries: results.runs.every((r) => r.queries <= 10) };
+  const rows = [
+    ["approach", "queries", "wall time"],
+    ["grouped (meshops graph)", String(results.runs[0]?.queries ?? "-"), `${median.toFixed(0)} ms (median of ${ms.length}; min ${ms[0].toFixed(0)}, max ${ms[ms.length - 1].toFixed(0)})`],
+    ["per edge (5 per edge)", String(results.perEdge.queries), `~${(results.perEdge.extrapolatedMs / 1000).toFixed(0)} s (extrapolated from ${results.perEdge.sampledEdges} edges, ${results.perEdge.msPerEdge.toFixed(1)} ms each, sequential)`],
+  ];
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  console.log(rows.map((r) => r.map((c, i) => c.padEnd(w[i])).join("  ").trimEnd()).join("\n"));
+  console.log(`targets: under 2 s ${results.targets.under2s ? "met" : "MISSED"}; ≤ 10 queries ${results.targets.atMost10Queries ? "met" : "MISSED"} (${o.services} services, ${results.edges} edges, ${cpus().length} CPUs, load ${results.load.toFixed(1)})`);
+  mkdirSync(join(here, "out"), { recursive: true });
+  writeFileSync(join(here, "out", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
