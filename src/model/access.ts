@@ -179,8 +179,12 @@ export function accessMatrix(model: MeshModel, opts: Partial<AccessOptions> = {}
 /** One workload's rows of the access matrix, for the given sources. */
 export function accessEntriesOf(model: MeshModel, w: WorkloadView, sources: readonly SourceIdentity[], opts: Partial<AccessOptions> = {}): AccessEntry[] {
   const out: AccessEntry[] = [];
+  // options, mesh and name once per workload, not per cell (a diff decides hundreds of thousands of cells)
+  const o = { ...defaultAccessOptions(), ...opts };
+  const decide = linkerdInjected(model, w) ? linkerdDecision : istioDecision;
+  const workload = `${w.namespace}/${w.name}`;
   for (const port of workloadPorts(model, w)) {
-    for (const source of sources) out.push({ workload: `${w.namespace}/${w.name}`, namespace: w.namespace, port, source, decision: accessDecision(model, { source, workload: w, port }, opts) });
+    for (const source of sources) out.push({ workload, namespace: w.namespace, port, source, decision: decide(model, { source, workload: w, port }, o) });
   }
   return out;
 }
@@ -276,7 +280,15 @@ export function istioMatch(pattern: string, value: string): boolean {
   return pattern === value;
 }
 
-const strs = (v: unknown): string[] | undefined => (v === undefined ? undefined : asArr(v).flatMap((x) => (typeof x === "string" ? [x] : typeof x === "number" ? [String(x)] : [])));
+const strsCache = new WeakMap<unknown[], string[]>();
+/** A policy's string list (numbers as strings); parsed once per list, since a diff reads the same rules for every source. */
+const strs = (v: unknown): string[] | undefined => {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v)) return [];
+  let out = strsCache.get(v);
+  if (!out) strsCache.set(v, (out = v.flatMap((x) => (typeof x === "string" ? [x] : typeof x === "number" ? [String(x)] : []))));
+  return out;
+};
 
 /** Tri-state: a constraint on a value the request does not name is "unknown". */
 type Tri = boolean | "unknown";
@@ -447,8 +459,10 @@ export function linkerdIdentity(namespace: string, serviceAccount: string, trust
   return `${serviceAccount}.${namespace}.serviceaccount.identity.linkerd.${trustDomain}`;
 }
 
+const globs = new Map<string, RegExp>();
 function globMatch(pattern: string, value: string): boolean {
-  const re = new RegExp(`^${pattern.split("*").map((x) => x.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`);
+  let re = globs.get(pattern);
+  if (!re) globs.set(pattern, (re = new RegExp(`^${pattern.split("*").map((x) => x.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`)));
   return re.test(value);
 }
 
