@@ -12,7 +12,6 @@ import { istioAdapter, linkerdAdapter, versionOfName, type Level, type MeshAdapt
 import { collectGraph, type ServiceGraph } from "../observe/graph.js";
 import { createPromClient, type PromClient } from "../observe/prometheus.js";
 import { renderGraphDot, renderGraphMermaid, renderMetricsReport, renderTopText } from "../observe/render.js";
-import { gitRoot } from "../source/git.js";
 import { renderEnvironment } from "../source/render.js";
 import { openRepository, selectEnvironments, TargetError } from "../source/repository.js";
 import { ExitCode } from "./errors.js";
@@ -242,9 +241,4 @@ export interface CorrelateFlags {
   context?: string;
   kubeconfig?: string;
   format: "text" | "markdown" | "json";
-}
-
-/** The git top level of a repository folder (for reading revisions' commits). */
-export async function repoTop(dir: string | undefined): Promise<string | undefined> {
-  return dir ? gitRoot(dir) : undefined;
 }
