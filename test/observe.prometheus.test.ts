@@ -214,7 +214,7 @@ describe("observe against a real Prometheus", () => {
     expect((e as Error).message).toContain("sum(rate(istio_requests_total[5m])");
   });
 
-  it("finds a 10× latency regression of one version within two scrape+evaluation intervals and attributes it to the change", async () => {
+  it("finds a 10× latency regression of one version within two scrape+evaluation intervals, attributes it to the change, and sees the recovery", async () => {
     // a baseline of at least 16 s of data before the change
     const wait = started + 16 - Date.now() / 1000;
     if (wait > 0) await sleep(wait * 1000);
@@ -274,5 +274,15 @@ describe("observe against a real Prometheus", () => {
     let md = "";
     await main(["correlate", ...flags, "--format", "markdown"], { cwd: repo, stdout: (x) => (md += x), stderr: () => undefined, isTty: false, env: {} });
     expect(md).toContain(`| reviews.bookinfo v2 | p95 latency`);
+
+    // the revert: v2 is fast again, and the anomaly ends (recovery) within a few scrape intervals
+    const revertedAt = Date.now() / 1000;
+    exporter.set({ service: "reviews", version: "v2" }, { latencyMs: 40 });
+    await sleep(9000);
+    const after = await collectHistory(client, istioAdapter({ matchers: prom.matchers }), { start: Math.ceil(started), end: Math.floor(Date.now() / 1000), stepS: 1, windowS: 3, levels: ["version"] });
+    const recovered = detectAnomalies(after.series, { minBaselinePoints: 6 }).find((a) => a.subject.id === "reviews.bookinfo@v2" && a.metric === "p95_latency_ms");
+    expect(recovered?.end).toBeDefined();
+    expect(recovered!.end! - revertedAt).toBeGreaterThanOrEqual(0);
+    expect(recovered!.end! - revertedAt).toBeLessThanOrEqual(6);
   }, 90_000);
 });
