@@ -70,6 +70,7 @@ export interface AnomalyOptions {
   errorMinIncrease: number;
 }
 
+/** Defaults tuned on the synthetic series of anomaly.test.ts and the integration test (1 s scrapes). */
 export function defaultAnomalyOptions(): AnomalyOptions {
   return { baselinePoints: 30, minBaselinePoints: 6, currentPoints: 3, zThreshold: 3.5, minConfidence: 0.95, minRps: 0.2, latencyMinRatio: 1.5, errorMinIncrease: 0.02 };
 }

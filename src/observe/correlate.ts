@@ -20,6 +20,7 @@ export interface CorrelateOptions {
   minScore: number;
 }
 
+/** An hour of look-back, a 15-minute half-life, 10 s of clock skew. */
 export function defaultCorrelateOptions(): CorrelateOptions {
   return { maxLagS: 3600, halfLifeS: 900, skewS: 10, minScore: 0.05 };
 }

@@ -48,6 +48,7 @@ export interface PromClientOptions {
   headers: Record<string, string>;
 }
 
+/** 30 s per attempt (as Argo Rollouts' Prometheus provider), 2 retries from 250 ms, the global fetch. */
 export function defaultPromClientOptions(): PromClientOptions {
   return { timeoutMs: 30_000, retries: 2, retryDelayMs: 250, fetch: globalThis.fetch, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), headers: {} };
 }
