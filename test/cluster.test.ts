@@ -5,18 +5,17 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { AddressInfo } from "node:net";
-import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { createKubeClient, type KubeClient } from "../src/cluster/client.js";
 import { KubeError } from "../src/cluster/errors.js";
 import { ensureSystemNamespace } from "../src/cluster/inventory.js";
 import { acquireLock, LockHeldError, type Clock } from "../src/cluster/lease.js";
-import { loadKubeConfig } from "../src/cluster/kubeconfig.js";
+import { loadKubeConfig, parseKubeconfigs, type KubeTarget } from "../src/cluster/kubeconfig.js";
 import { UnreachableError } from "../src/errors.js";
 import { unique } from "./helpers.js";
 
-let kc: KubeConfig;
+let kc: KubeTarget;
 let kube: KubeClient;
 beforeAll(() => {
   kc = loadKubeConfig({ kubeconfig: inject("kubeconfig"), context: "staging" });
@@ -28,7 +27,7 @@ afterAll(() => kube.close());
 async function faultyProxy(faults: number, status: number, delayMs = 0): Promise<{ server: Server; url: string; seen: () => number; maxInFlight: () => number }> {
   const cluster = kc.getCurrentCluster()!;
   const upstream = new URL(cluster.server);
-  const ca = Buffer.from(cluster.caData!, "base64");
+  const ca = Buffer.from(cluster.caData!);
   let seen = 0;
   let inFlight = 0;
   let maxInFlight = 0;
@@ -55,11 +54,15 @@ async function faultyProxy(faults: number, status: number, delayMs = 0): Promise
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen: () => seen, maxInFlight: () => maxInFlight };
 }
 
-function kubeconfigFor(server: string): KubeConfig {
+function kubeconfigFor(server: string): KubeTarget {
   const token = kc.getCurrentUser()!.token!;
-  const k = new KubeConfig();
-  k.loadFromOptions({ clusters: [{ name: "proxy", server, skipTLSVerify: server.startsWith("http:") }], users: [{ name: "admin", token }], contexts: [{ name: "proxy", cluster: "proxy", user: "admin" }], currentContext: "proxy" });
-  return k;
+  const text = JSON.stringify({
+    clusters: [{ name: "proxy", cluster: { server, "insecure-skip-tls-verify": server.startsWith("http:") } }],
+    users: [{ name: "admin", user: { token } }],
+    contexts: [{ name: "proxy", context: { cluster: "proxy", user: "admin" } }],
+    "current-context": "proxy",
+  });
+  return parseKubeconfigs([{ path: "proxy.kubeconfig", text }]);
 }
 
 describe("the Kubernetes client against a real API server", () => {

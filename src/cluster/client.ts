@@ -6,10 +6,10 @@
  */
 import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from "node:https";
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
-import type { KubeConfig } from "@kubernetes/client-node";
 import { UnreachableError, UsageError } from "../errors.js";
 import { splitApiVersion, subjectOf, type ResourceRef } from "../model/resource.js";
 import { codeForStatus, KubeError, parseConflicts, type KubeStatus } from "./errors.js";
+import type { KubeTarget } from "./kubeconfig.js";
 
 /** A Kubernetes object as JSON. */
 export type KubeObject = Record<string, unknown> & { apiVersion?: string; kind?: string; metadata?: ObjectMeta };
@@ -139,7 +139,7 @@ export function createLimiter(n: number): <T>(fn: () => Promise<T>) => Promise<T
 }
 
 /** Creates a client for the kubeconfig's current context. */
-export function createKubeClient(kc: KubeConfig, options: Partial<ClientOptions> = {}): KubeClient {
+export function createKubeClient(kc: KubeTarget, options: Partial<ClientOptions> = {}): KubeClient {
   const opts = { ...defaultClientOptions(), ...options };
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new UsageError("kubeconfig has no current cluster");

@@ -1,5 +1,5 @@
 /** The cluster stage: the only code that talks to Kubernetes. Import it lazily (`await import()`): it loads the Kubernetes client. */
-export { getJson, loadKubeConfig, type ClusterTarget } from "./kubeconfig.js";
+export { getJson, loadKubeConfig, parseKubeconfigs, type ClusterTarget, type KubeTarget } from "./kubeconfig.js";
 export { createKubeClient, createLimiter, defaultClientOptions, type ClientOptions, type KubeClient, type KubeObject, type ResourceInfo } from "./client.js";
 export { KubeError, type FieldConflict, type KubeErrorCode } from "./errors.js";
 export { diffObjects, normalizeForDiff, type FieldChange } from "./diff.js";
