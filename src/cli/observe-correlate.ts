@@ -20,6 +20,7 @@ import { renderEnvironment } from "../source/render.js";
 import { openRepository, selectEnvironments } from "../source/repository.js";
 import { parseDurationS, resolveTarget, type CorrelateFlags, type ObserveDeps } from "./observe.js";
 import type { Io } from "./main.js";
+import { clusterTarget } from "./targets.js";
 
 interface Flags extends CorrelateFlags {
   env?: string;
@@ -108,10 +109,7 @@ export async function runCorrelate(io: Io, flags: Flags, path: string | undefine
   const to = Math.floor(deps.now().getTime() / 1000);
   const from = to - sinceS;
   const cluster = await import("../cluster/index.js");
-  const kube = cluster.createKubeClient(
-    cluster.loadKubeConfig({ ...env.cluster, ...(flags.context ? { context: flags.context } : {}), ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}) }),
-    { maxRetries: 2 },
-  );
+  const kube = cluster.createKubeClient(cluster.loadKubeConfig(clusterTarget(env, flags)), { maxRetries: 2 });
   let changes: Change[];
   try {
     const { inventory } = await cluster.readInventory(kube, env.name);

@@ -13,9 +13,10 @@ import { collectGraph, type ServiceGraph } from "../observe/graph.js";
 import { createPromClient, type PromClient } from "../observe/prometheus.js";
 import { renderGraphDot, renderGraphMermaid, renderMetricsReport, renderTopText } from "../observe/render.js";
 import { renderEnvironment } from "../source/render.js";
-import { openRepository, selectEnvironments, TargetError } from "../source/repository.js";
+import { openRepository, TargetError } from "../source/repository.js";
 import { ExitCode } from "./errors.js";
 import { addCommonOptions, type Io } from "./main.js";
+import { oneEnvironment } from "./targets.js";
 
 /** Effects the observe commands use, injectable for tests. */
 export interface ObserveDeps {
@@ -107,9 +108,7 @@ export async function resolveTarget(io: Io, flags: CommonFlags, path: string | u
   try {
     let env: Environment | undefined;
     if (repo) {
-      const envs = selectEnvironments(repo.loaded, flags.env ? [flags.env] : undefined);
-      if (envs.length > 1) throw new UsageError(`${envs.length} environments (${envs.map((e) => e.name).join(", ")}): choose one with --env`);
-      env = envs[0];
+      env = oneEnvironment(repo.loaded, flags.env, "observe");
     }
     const url = flags.prometheus ?? env?.prometheusUrl;
     if (!url) {
