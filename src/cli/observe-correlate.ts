@@ -102,6 +102,8 @@ export async function runCorrelate(io: Io, flags: Flags, path: string | undefine
   const sinceS = parseDurationS(flags.since, "--since");
   const windowS = parseDurationS(flags.window, "--window");
   const stepS = flags.step ? parseDurationS(flags.step, "--step") : Math.max(10, Math.ceil(sinceS / 720));
+  // Prometheus refuses range queries of more than 11,000 points per series
+  if (sinceS / stepS > 11_000) throw new UsageError(`--since ${flags.since} at --step ${stepS}s is ${Math.ceil(sinceS / stepS)} points per series; Prometheus answers at most 11,000: use a larger --step`);
   const target = await resolveTarget(io, flags, path, { needEnv: true });
   for (const n of target.notes) io.stderr(`meshops: ${n}\n`);
   const env = target.env;
