@@ -4,7 +4,7 @@ import { resolve } from "node:path";
 import type { Environment } from "../config/load.js";
 import { renderDiffJson, renderDiffMarkdown, renderDiffText, semanticDiff, type EnvDiffLine } from "../diff/index.js";
 import { buildMeshModel, type MeshModel } from "../model/mesh-model.js";
-import { renderEnvironment } from "../source/render.js";
+import { renderEnvironment, type ParseCache } from "../source/render.js";
 import { openRepository, selectEnvironments, type OpenRepository } from "../source/repository.js";
 import { ExitCode, UsageError } from "./errors.js";
 import { addCommonOptions, type Io } from "./main.js";
@@ -43,11 +43,13 @@ export function registerDiff(program: Command, io: Io, setExit: (code: number) =
         const envs = selectEnvironments(head.loaded, flags.env.length ? flags.env : undefined);
         const baseEnvs = new Map(base.loaded.environments.map((e) => [e.name, e]));
         const lines: EnvDiffLine[] = [];
+        // files unchanged between the revisions are parsed once
+        const cache: ParseCache = new Map();
         for (const env of envs) {
           const baseEnv = baseEnvs.get(env.name);
-          const headModel = await modelOf(head, env);
+          const headModel = await modelOf(head, env, cache);
           // An environment new in head is compared against an empty mesh.
-          const baseModel = baseEnv ? await modelOf(base, baseEnv) : buildMeshModel([]);
+          const baseModel = baseEnv ? await modelOf(base, baseEnv, cache) : buildMeshModel([]);
           for (const l of semanticDiff(baseModel, headModel)) lines.push(envs.length > 1 ? { ...l, env: env.name } : l);
         }
         io.stdout(flags.format === "json" ? renderDiffJson(lines) : flags.format === "markdown" ? renderDiffMarkdown(lines) : renderDiffText(lines));
@@ -60,7 +62,7 @@ export function registerDiff(program: Command, io: Io, setExit: (code: number) =
 }
 
 /** Renders one environment of an opened revision and builds its MeshModel. */
-async function modelOf(repo: OpenRepository, env: Environment): Promise<MeshModel> {
-  const rendered = await renderEnvironment(repo.dir, env);
+async function modelOf(repo: OpenRepository, env: Environment, cache: ParseCache): Promise<MeshModel> {
+  const rendered = await renderEnvironment(repo.dir, env, undefined, cache);
   return buildMeshModel(rendered.manifests);
 }

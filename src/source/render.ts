@@ -3,6 +3,7 @@
  * points back to the file it came from: plain files directly, Kustomize through its origin annotations,
  * Helm through the `# Source:` comments.
  */
+import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, relative, resolve, sep } from "node:path";
@@ -29,15 +30,22 @@ function toPosix(p: string): string {
   return p.split(sep).join("/");
 }
 
+/**
+ * Parsed files shared between renders of one environment at two revisions (`meshops diff`): a file with the
+ * same path and bytes is parsed once. Keyed by environment and namespace default too, because rendering sets
+ * the namespace of the objects it returns.
+ */
+export type ParseCache = Map<string, { manifests: Manifest[]; findings: Finding[] }>;
+
 /** Renders one environment of the repository checked out (or extracted) at `root`. */
-export async function renderEnvironment(root: string, env: Environment, limits: ParseLimits = defaultParseLimits): Promise<RenderResult> {
+export async function renderEnvironment(root: string, env: Environment, limits: ParseLimits = defaultParseLimits, cache?: ParseCache): Promise<RenderResult> {
   const abs = resolve(root, env.path);
   const result: RenderResult = { env: env.name, manifests: [], findings: [] };
   if (!existsSync(abs)) {
     result.findings.push(inputFinding("MSH0008", env.path, { line: 1, column: 1 }, `path "${env.path}" of environment ${env.name} does not exist`));
     return result;
   }
-  if (env.renderer === "plain") renderPlain(root, abs, result, limits);
+  if (env.renderer === "plain") renderPlain(root, abs, result, limits, cache ? { cache, scope: `${env.name}\0${env.namespace ?? ""}` } : undefined);
   else if (env.renderer === "kustomize") await renderKustomize(root, abs, result, limits);
   else await renderHelm(root, env, result, limits);
   applyNamespaceDefault(result.manifests, env.namespace);
@@ -66,25 +74,34 @@ function listPlainFiles(abs: string): string[] {
   return files;
 }
 
-function renderPlain(root: string, abs: string, result: RenderResult, limits: ParseLimits): void {
+function renderPlain(root: string, abs: string, result: RenderResult, limits: ParseLimits, cache?: { cache: ParseCache; scope: string }): void {
   const realRoot = realpathSync(root);
   for (const f of listPlainFiles(abs)) {
     if (!within(realRoot, realpathSync(f))) {
       result.findings.push(inputFinding("MSH0008", toPosix(relative(root, f)), { line: 1, column: 1 }, `symbolic link leads outside the repository (to ${realpathSync(f)}): not read`));
       continue;
     }
-    parseFileInto(root, f, result, limits, "plain");
+    parseFileInto(root, f, result, limits, "plain", cache);
   }
 }
 
-function parseFileInto(root: string, absFile: string, result: RenderResult, limits: ParseLimits, renderer: "plain"): void {
+function parseFileInto(root: string, absFile: string, result: RenderResult, limits: ParseLimits, renderer: "plain", cache?: { cache: ParseCache; scope: string }): void {
   const rel = toPosix(relative(root, absFile));
-  const decoded = decodeUtf8(readFileSync(absFile), rel, limits);
+  const bytes = readFileSync(absFile);
+  const key = cache ? `${cache.scope}\0${rel}\0${createHash("sha1").update(bytes).digest("hex")}` : undefined;
+  const hit = key ? cache!.cache.get(key) : undefined;
+  if (hit) {
+    result.manifests.push(...hit.manifests);
+    result.findings.push(...hit.findings);
+    return;
+  }
+  const decoded = decodeUtf8(bytes, rel, limits);
   if ("finding" in decoded) {
     result.findings.push(decoded.finding);
     return;
   }
   const parsed = parseManifests(decoded.text, rel, { renderer, limits });
+  if (key) cache!.cache.set(key, parsed);
   result.manifests.push(...parsed.manifests);
   result.findings.push(...parsed.findings);
 }
