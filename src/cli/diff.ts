@@ -36,10 +36,17 @@ export function registerDiff(program: Command, io: Io, setExit: (code: number) =
       if (!flags.base) throw new UsageError("diff: --base REV is required (the revision to compare against, e.g. --base main)");
       const cwd = flags.chdir ? resolve(io.cwd, flags.chdir) : io.cwd;
       const target = path !== undefined ? { target: path } : {};
-      const base = await openRepository({ cwd, ...target, rev: flags.base });
+      // both revisions are extracted at once (git archive runs while the other is read)
+      const [baseOpened, headOpened] = await Promise.allSettled([openRepository({ cwd, ...target, rev: flags.base }), openRepository({ cwd, ...target, ...(flags.head ? { rev: flags.head } : {}) })]);
+      if (baseOpened.status === "rejected") {
+        if (headOpened.status === "fulfilled") headOpened.value.dispose();
+        throw baseOpened.reason;
+      }
+      const base = baseOpened.value;
       let head: OpenRepository | undefined;
       try {
-        head = await openRepository({ cwd, ...target, ...(flags.head ? { rev: flags.head } : {}) });
+        if (headOpened.status === "rejected") throw headOpened.reason;
+        head = headOpened.value;
         const envs = selectEnvironments(head.loaded, flags.env.length ? flags.env : undefined);
         const baseEnvs = new Map(base.loaded.environments.map((e) => [e.name, e]));
         const lines: EnvDiffLine[] = [];

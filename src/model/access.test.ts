@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseManifests } from "../source/yaml.js";
-import { accessDecision, accessMatrix, istioMatch, sourceLabel, type SourceIdentity } from "./access.js";
+import { accessDecision, accessEntriesOf, accessMatrix, istioMatch, matrixSources, sourceLabel, type SourceIdentity } from "./access.js";
 import { buildMeshModel, type MeshModel } from "./mesh-model.js";
 
 const model = (...texts: string[]): MeshModel => buildMeshModel(parseManifests(texts.join("\n---\n"), "m.yaml").manifests);
@@ -212,5 +212,53 @@ describe("access scope: paths and methods", () => {
     expect(decide(model(apps), frontend).scope).toBeUndefined();
     const m = model(apps, ap("reviews", "bookinfo", `  selector: {matchLabels: {app: reviews}}\n  rules: [{from: [{source: {principals: ["cluster.local/ns/web/sa/frontend"]}}]}]`));
     expect(decide(m, frontend).scope).toBeUndefined();
+  });
+});
+
+describe("accessEntriesOf groups sources that policies cannot tell apart", () => {
+  it("gives every source the decision deciding it alone gives (Istio patterns and Linkerd identities, references and globs)", () => {
+    const sas = ["a/x", "a/y", "b/x", "b/admin", "c/z", "linkerd-ns/client", "linkerd-ns/other", "tools/ci"].map((k) => `apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: ${k.split("/")[1]}, namespace: ${k.split("/")[0]}}`);
+    const m = model(
+      apps,
+      ...sas,
+      ap("mixed", "bookinfo", `  selector: {matchLabels: {app: reviews}}
+  action: ALLOW
+  rules:
+  - from: [{source: {principals: ["cluster.local/ns/a/sa/*"], notNamespaces: ["b"]}}]
+  - from: [{source: {namespaces: ["c", "tools"]}}]
+    to: [{operation: {paths: ["/api/*"], methods: ["GET"]}}]
+  - from: [{source: {principals: ["*/sa/admin"]}}]`),
+      ap("deny-ci", "bookinfo", `  selector: {matchLabels: {app: reviews}}
+  action: DENY
+  rules: [{from: [{source: {principals: ["cluster.local/ns/tools/sa/ci"]}}]}]`),
+      deploy("web", "linkerd-ns", "web", 8080, '{linkerd.io/inject: enabled}'),
+      `apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: web, namespace: linkerd-ns}
+spec: {podSelector: {matchLabels: {app: web}}, port: 8080}`,
+      `apiVersion: policy.linkerd.io/v1alpha1
+kind: MeshTLSAuthentication
+metadata: {name: clients, namespace: linkerd-ns}
+spec:
+  identities: ["client.linkerd-ns.serviceaccount.identity.linkerd.cluster.local", "*.c.serviceaccount.identity.linkerd.cluster.local"]
+  identityRefs: [{kind: ServiceAccount, name: admin, namespace: b}, {kind: Namespace, name: a}]`,
+      `apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: web, namespace: linkerd-ns}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: Server, name: web}
+  requiredAuthenticationRefs: [{group: policy.linkerd.io, kind: MeshTLSAuthentication, name: clients}]`,
+    );
+    const sources = matrixSources(m);
+    for (const w of m.workloads) {
+      const grouped = accessEntriesOf(m, w, sources);
+      for (const e of grouped) expect(e.decision, `${e.workload}:${e.port} ${sourceLabel(e.source)}`).toEqual(accessDecision(m, { source: e.source, workload: w, port: e.port }));
+    }
+    // the cases are really different decisions (the grouping had something to group and to keep apart)
+    const reviews = m.workloads.find((w) => w.name === "reviews")!;
+    const verdicts = new Set(accessEntriesOf(m, reviews, sources).map((e) => `${e.decision.allowed}|${e.decision.reason}|${JSON.stringify(e.decision.scope ?? null)}`));
+    expect(verdicts.size).toBeGreaterThanOrEqual(3);
+    const web = m.workloads.find((w) => w.name === "web")!;
+    expect(new Set(accessEntriesOf(m, web, sources).map((e) => e.decision.allowed)).size).toBe(2);
   });
 });

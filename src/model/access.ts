@@ -181,12 +181,118 @@ export function accessEntriesOf(model: MeshModel, w: WorkloadView, sources: read
   const out: AccessEntry[] = [];
   // options, mesh and name once per workload, not per cell (a diff decides hundreds of thousands of cells)
   const o = { ...defaultAccessOptions(), ...opts };
-  const decide = linkerdInjected(model, w) ? linkerdDecision : istioDecision;
   const workload = `${w.namespace}/${w.name}`;
+  if (linkerdInjected(model, w)) {
+    // A Linkerd decision reads a source only through the identities, ServiceAccounts and namespaces the model's
+    // authentications name: sources that match the same ones are decided once per port.
+    const signature = linkerdSourceSignature(model, o.trustDomain);
+    const keys = sources.map(signature);
+    for (const port of workloadPorts(model, w)) {
+      const decided = new Map<string, AccessDecision>();
+      sources.forEach((source, i) => {
+        const k = keys[i]!;
+        let decision = decided.get(k);
+        if (!decision) decided.set(k, (decision = linkerdDecision(model, { source, workload: w, port }, o)));
+        out.push({ workload, namespace: w.namespace, port, source, decision });
+      });
+    }
+    return out;
+  }
+  // An Istio decision reads a source only through the principal and namespace patterns of the workload's
+  // policies: ServiceAccounts that match the same patterns get the same decision, which is made once per port.
+  const signature = istioSourceSignature(policiesFor(model, w), o.trustDomain);
+  const keys = sources.map(signature);
   for (const port of workloadPorts(model, w)) {
-    for (const source of sources) out.push({ workload, namespace: w.namespace, port, source, decision: decide(model, { source, workload: w, port }, o) });
+    const decided = new Map<string, AccessDecision>();
+    sources.forEach((source, i) => {
+      const k = keys[i]!;
+      let decision = decided.get(k);
+      if (!decision) decided.set(k, (decision = istioDecision(model, { source, workload: w, port }, o)));
+      out.push({ workload, namespace: w.namespace, port, source, decision });
+    });
   }
   return out;
+}
+
+const linkerdSignatures = new WeakMap<MeshModel, Map<string, (s: SourceIdentity) => string>>();
+
+/**
+ * Which of the identity globs, ServiceAccount and Namespace names of the model's Linkerd authentications
+ * (MeshTLSAuthentication, ServerAuthorization clients, ServiceAccount references) a source matches; built once
+ * per model and trust domain, memoized per source.
+ */
+function linkerdSourceSignature(model: MeshModel, trustDomain: string): (s: SourceIdentity) => string {
+  let byDomain = linkerdSignatures.get(model);
+  if (!byDomain) linkerdSignatures.set(model, (byDomain = new Map()));
+  const existing = byDomain.get(trustDomain);
+  if (existing) return existing;
+  const globs = new Set<string>();
+  const names = new Set<string>();
+  const l = model.linkerd;
+  for (const m of l.meshTlsAuthentications) {
+    for (const id of m.identities) globs.add(id);
+    for (const r of m.identityRefs) names.add(asStr(r.name) ?? "");
+  }
+  for (const sa of l.serverAuthorizations) {
+    const mesh = asObj(sa.client.meshTLS);
+    for (const id of strs(mesh.identities) ?? []) globs.add(id);
+    for (const x of asArr(mesh.serviceAccounts).map(asObj)) names.add(asStr(x.name) ?? "");
+  }
+  for (const ap of l.authorizationPolicies) for (const r of ap.requiredAuthenticationRefs) names.add(asStr(r.name) ?? "");
+  // exact identities and names are looked up; only wildcard globs are matched one by one
+  const exact = new Set([...globs].filter((g) => !g.includes("*")));
+  const wild = [...globs].filter((g) => g.includes("*"));
+  const memo = new Map<string, string>();
+  const fn = (s: SourceIdentity): string => {
+    if (s.kind !== "serviceAccount") return s.kind;
+    const label = `${s.namespace}/${s.serviceAccount}`;
+    let k = memo.get(label);
+    if (k === undefined) {
+      const idLocal = linkerdIdentity(s.namespace, s.serviceAccount, trustDomain);
+      const idDefault = linkerdIdentity(s.namespace, s.serviceAccount);
+      // a source named by an exact identity, or whose account or namespace a reference names, is decided on its own
+      if (exact.has(idLocal) || exact.has(idDefault) || names.has(s.serviceAccount) || names.has(s.namespace)) k = `sa:${label}`;
+      else {
+        k = "sa:";
+        for (const g of wild) k += `${globMatch(g, idLocal) ? 1 : 0}${globMatch(g, idDefault) ? 1 : 0}`;
+      }
+      memo.set(label, k);
+    }
+    return k;
+  };
+  byDomain.set(trustDomain, fn);
+  return fn;
+}
+
+/** Istio principal matching: "cluster.local/…" patterns stand for the local trust domain too. */
+function principalMatch(p: string, v: string, trustDomain: string): boolean {
+  return istioMatch(p, v) || (p.startsWith("cluster.local/") && istioMatch(p.replace(/^cluster\.local\//, `${trustDomain}/`), v));
+}
+
+/** Which principal and namespace patterns of the policies' rules a source matches: equal signatures, equal decisions. */
+function istioSourceSignature(pols: IstioAuthorizationPolicyView[], trustDomain: string): (s: SourceIdentity) => string {
+  const principals = new Set<string>();
+  const namespaces = new Set<string>();
+  for (const p of pols) {
+    for (const r of p.rules) {
+      for (const f of asArr(r.from)) {
+        const src = asObj(asObj(f).source);
+        for (const x of [...(strs(src.principals) ?? []), ...(strs(src.notPrincipals) ?? [])]) principals.add(x);
+        for (const x of [...(strs(src.namespaces) ?? []), ...(strs(src.notNamespaces) ?? [])]) namespaces.add(x);
+      }
+    }
+  }
+  const ps = [...principals];
+  const ns = [...namespaces];
+  return (s) => {
+    if (s.kind !== "serviceAccount") return s.kind;
+    const principal = `${trustDomain}/ns/${s.namespace}/sa/${s.serviceAccount}`;
+    let k = "sa:";
+    for (const p of ps) k += principalMatch(p, principal, trustDomain) ? "1" : "0";
+    k += "|";
+    for (const n of ns) k += istioMatch(n, s.namespace) ? "1" : "0";
+    return k;
+  };
 }
 
 /**
