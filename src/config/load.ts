@@ -1,10 +1,10 @@
 /** Loading meshops.yaml into resolved environments, with file:line errors for every problem. */
 import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { isAbsolute, join, normalize, relative, resolve, sep } from "node:path";
-import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from "yaml";
 import type { z } from "zod";
 import { configSchema, type EnvironmentConfig, type EnvironmentPolicyConfig, type HelmConfig, type MeshopsConfig, type PolicyConfig, type ZeroTrustConfig } from "./schema.js";
 import type { Finding } from "../report/finding.js";
+import { parsePositioned } from "./positions.js";
 
 export const CONFIG_FILE = "meshops.yaml";
 
@@ -104,38 +104,10 @@ function mergeZeroTrust(base: ZeroTrustConfig | undefined, over: ZeroTrustConfig
 
 /** Parses and validates meshops.yaml text. Throws ConfigError with positions on any problem. */
 export function parseConfig(text: string, root: string, file = CONFIG_FILE): LoadedConfig {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      doc.errors.map((e) => {
-        const p = e.linePos?.[0] ?? lc.linePos(e.pos[0]);
-        return cfgFinding(file, p.line, p.col, `${e.code === "DUPLICATE_KEY" ? "duplicate key" : "malformed YAML"}: ${e.message.split("\n")[0]}`);
-      }),
-    );
-  }
-  const pos = (path: readonly PropertyKey[], key?: string): { line: number; col: number } => {
-    // deepest existing node along the path; for unknown keys, the key itself
-    let node: unknown = doc.contents;
-    let best = { line: 1, col: 1 };
-    const full = key === undefined ? path : [...path, key];
-    for (const seg of full) {
-      if (isSeq(node) && typeof seg === "number") {
-        const item = node.items[seg] as YamlNode | undefined;
-        if (!item?.range) break;
-        best = lc.linePos(item.range[0]);
-        node = item;
-        continue;
-      }
-      if (!isMap(node)) break;
-      const pair = node.items.find((it) => (it.key as { value?: unknown } | null)?.value === seg);
-      if (!pair) break;
-      const k = pair.key as YamlNode;
-      if (k.range) best = lc.linePos(k.range[0]);
-      node = pair.value;
-    }
-    return best;
-  };
+  const { doc, errors, pos: at } = parsePositioned(text);
+  if (errors.length > 0) throw new ConfigError(errors.map((e) => cfgFinding(file, e.line, e.col, e.message)));
+  // for unknown keys, the key itself
+  const pos = (path: readonly PropertyKey[], key?: string): { line: number; col: number } => at(key === undefined ? path : [...path, key]);
   const raw: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {

@@ -5,8 +5,8 @@
  * meshsim is a telemetry EMULATOR for tests and demos; no production code path imports this folder.
  */
 import { readFileSync } from "node:fs";
-import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from "yaml";
 import { z } from "zod";
+import { parsePositioned } from "../config/positions.js";
 
 const positive = z.number().positive();
 const ratio = z.number().min(0).max(1);
@@ -108,36 +108,8 @@ export class SimConfigError extends Error {
 
 /** Parses and validates meshsim YAML; throws SimConfigError with positions. */
 export function parseSimConfig(text: string, file = "meshsim.yaml"): SimConfig {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    throw new SimConfigError(
-      doc.errors.map((e) => {
-        const p = e.linePos?.[0] ?? lc.linePos(e.pos[0]);
-        return `${file}:${p.line}:${p.col}: ${e.code === "DUPLICATE_KEY" ? "duplicate key" : "malformed YAML"}: ${e.message.split("\n")[0]}`;
-      }),
-    );
-  }
-  const pos = (path: readonly PropertyKey[]): { line: number; col: number } => {
-    let node: unknown = doc.contents;
-    let best = { line: 1, col: 1 };
-    for (const seg of path) {
-      if (isSeq(node) && typeof seg === "number") {
-        const item = node.items[seg] as YamlNode | undefined;
-        if (!item?.range) break;
-        best = lc.linePos(item.range[0]);
-        node = item;
-        continue;
-      }
-      if (!isMap(node)) break;
-      const pair = node.items.find((it) => (it.key as { value?: unknown } | null)?.value === seg);
-      if (!pair) break;
-      const k = pair.key as YamlNode;
-      if (k.range) best = lc.linePos(k.range[0]);
-      node = pair.value;
-    }
-    return best;
-  };
+  const { doc, errors, pos } = parsePositioned(text);
+  if (errors.length > 0) throw new SimConfigError(errors.map((e) => `${file}:${e.line}:${e.col}: ${e.message}`));
   const parsed = simConfigSchema.safeParse(doc.toJS({ maxAliasCount: 100 }) ?? {});
   if (!parsed.success) {
     throw new SimConfigError(
