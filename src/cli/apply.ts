@@ -140,6 +140,16 @@ async function execute(p: NonNullable<Awaited<ReturnType<typeof preparePlan>>>, 
   });
   const header = { env: p.env.name, context: p.kube.context, mode: "apply" as const, ...(p.commit ? { commit: p.commit.commit } : {}), ...(flags.rev ? { gitRevision: flags.rev } : {}) };
   io.stdout(cluster.renderChangeSet(flags.format, header, result.entries, { verbose: flags.verbose ?? false, extra: { inventoryRevision: rev.revision, failed: result.failed } }));
+  if (p.env.grafana) {
+    // an annotation per applied revision; Grafana being away never fails the apply
+    const { annotationFor, postAnnotation } = await import("../observe/grafana.js");
+    const { parseMergeRequest } = await import("../observe/changes.js");
+    const { run } = await import("../source/exec.js");
+    const body = p.commit ? (await run("git", ["log", "-1", "--format=%B", p.commit.commit], { cwd: io.cwd }).catch(() => ({ stdout: "" }))).stdout : "";
+    const mr = parseMergeRequest(body);
+    const a = await postAnnotation(p.env.grafana.url, io.env.GRAFANA_TOKEN, { ...annotationFor(p.env.name, rev, mr), ...(p.env.grafana.dashboardUid ? { dashboardUID: p.env.grafana.dashboardUid } : {}) });
+    io.stderr(`meshops: ${a.ok ? "" : "warning: "}${a.message}\n`);
+  }
   if (flags.format === "text") {
     io.stdout(`inventory ${cluster.SYSTEM_NAMESPACE}/${cluster.inventoryName(p.env.name)} revision ${rev.revision} (${rev.status}, ${rev.objects.length} objects)\n`);
     if (result.pruneHeldBack) io.stdout("deletions held back: some objects failed to apply; fix them and re-run apply\n");

@@ -11,6 +11,7 @@ import { registerDiff } from "./diff.js";
 import { registerDrift } from "./drift.js";
 import { registerCompare } from "./compare.js";
 import { registerExplain } from "./explain.js";
+import { registerGrafana } from "./grafana.js";
 import { registerInit } from "./init.js";
 import { registerObserve } from "./observe.js";
 import { registerPlan } from "./plan.js";
@@ -79,6 +80,7 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   registerAdopt(program, ctx, setExit);
   registerCi(program, ctx, setExit);
   registerAudit(program, ctx, setExit);
+  registerGrafana(program, ctx, setExit);
   registerWebhook(program, ctx, setExit);
   registerObserve(program, ctx, setExit);
   try {

@@ -43,7 +43,7 @@ export function parseDurationS(text: string, flag: string): number {
   return total;
 }
 
-interface CommonFlags {
+export interface CommonFlags {
   env?: string;
   window: string;
   prometheus?: string;

@@ -20,6 +20,8 @@ export interface Environment {
   prometheusUrl?: string;
   /** The environment's page (dashboard, Grafana, Kiali): GitLab's environment URL. */
   url?: string;
+  /** Grafana annotated with every applied revision. */
+  grafana?: { url: string; dashboardUid?: string };
   after?: string;
   policy: PolicyConfig;
   /** True for the implicit environment of a path given without meshops.yaml. */
@@ -204,6 +206,7 @@ function resolveEnvironment(
     ...(ns ? { namespace: ns } : {}),
     ...(prom ? { prometheusUrl: prom } : {}),
     ...(env.url ? { url: env.url } : {}),
+    ...(env.grafana ? { grafana: env.grafana } : {}),
     ...(env.after ? { after: env.after } : {}),
     policy: mergePolicy(config.policy, env.policy),
     implicit: false,

@@ -103,6 +103,8 @@ export const environmentSchema = z.strictObject({
   prometheus: z.strictObject({ url: z.string().url() }).optional(),
   /** A page showing the environment (the meshops dashboard, Grafana, Kiali): GitLab's environment URL, set by `meshops ci` through its dotenv report. */
   url: z.string().url().optional(),
+  /** Grafana to annotate with every applied revision (token from GRAFANA_TOKEN); `meshops grafana dashboard` writes the matching dashboard. */
+  grafana: z.strictObject({ url: z.string().url(), dashboardUid: z.string().min(1).optional() }).optional(),
   /** Promotion order: this environment is deployed after the named one. */
   after: envName.optional(),
   /** Per-environment policy settings, merged over the repository-wide ones. */
