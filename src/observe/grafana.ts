@@ -6,7 +6,7 @@
  */
 import type { InventoryRevision } from "../cluster/inventory.js";
 import { QUANTILES } from "./graph.js";
-import { promDuration, type Level, type MeshAdapter, type MeshKind } from "./mesh.js";
+import { promDuration, type MeshAdapter, type MeshKind } from "./mesh.js";
 
 /** A window no real query uses, replaced by Grafana's `$__rate_interval` in dashboard queries. */
 const PLACEHOLDER_S = 987654;
