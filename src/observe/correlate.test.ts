@@ -164,6 +164,15 @@ describe("attribute", () => {
     expect(scoreChange(latency, change(1, T - 7200, ["reviews.bookinfo"]), adj, o)).toBeUndefined();
   });
 
+  it("a change applied seconds after the anomaly started (clock skew) counts half: a revert does not outrank the cause", () => {
+    const [a] = attribute([latency], [change(2, T - 3, ["reviews.bookinfo"]), change(3, T + 8, ["reviews.bookinfo"])], adj);
+    expect(a!.cause).toMatchObject({ revision: 2, lagS: 3 });
+    expect(a!.others).toMatchObject([{ revision: 3, lagS: -8 }]);
+    expect(a!.others[0]!.score).toBeCloseTo(0.5 * Math.pow(0.5, 8 / 900), 6);
+    // alone, it is still the most likely cause
+    expect(attribute([latency], [change(3, T + 8, ["reviews.bookinfo"])], adj)[0]!.cause?.revision).toBe(3);
+  });
+
   it("says no change explains an anomaly when the only changes touched unrelated services", () => {
     const [a] = attribute([latency], [change(5, T - 10, ["details.bookinfo"])], adj);
     expect(a!.cause).toBeUndefined();

@@ -4,6 +4,7 @@
  * within `maxLagS`; its score is a time factor (halving every `halfLifeS`) times a relevance factor from the
  * MeshModel: the change touched the anomalous service itself (1), a service next to it in the graph (0.6),
  * everything (a mesh-wide policy, 0.5), or something we could not map (0.3: its commit could not be rendered).
+ * A change applied after the anomaly's first point (within the clock skew allowed) counts half.
  * A change that touched only unrelated services does not explain an anomaly; the output says so.
  */
 import type { Anomaly } from "./anomaly.js";
@@ -29,6 +30,8 @@ export function defaultCorrelateOptions(): CorrelateOptions {
 export type Relation = "touches-service" | "touches-neighbour" | "mesh-wide" | "unknown-scope";
 
 const RELEVANCE: Record<Relation, number> = { "touches-service": 1, "touches-neighbour": 0.6, "mesh-wide": 0.5, "unknown-scope": 0.3 };
+/** Time factor of a change applied after the anomaly started (within the clock skew allowed). */
+const AFTER_START = 0.5;
 
 /** A scored candidate cause. */
 export interface Candidate {
@@ -82,7 +85,9 @@ export function scoreChange(a: Anomaly, c: Change, adj: Map<string, Set<string>>
     } else if (c.meshWide) relation = "mesh-wide";
   }
   if (!relation) return undefined;
-  const time = Math.pow(0.5, Math.max(0, lag) / o.halfLifeS);
+  // a change applied after the anomaly's first point is a candidate only because clocks may disagree: it counts
+  // half, so it never outranks the change applied just before (a revert applied seconds into an anomaly, say)
+  const time = Math.pow(0.5, Math.abs(lag) / o.halfLifeS) * (lag < 0 ? AFTER_START : 1);
   return { revision: c.revision, score: time * RELEVANCE[relation], relation, ...(via ? { via } : {}), lagS: lag };
 }
 
