@@ -2,9 +2,10 @@
 # A real Kubernetes API for meshops' tests and for developers: one etcd and two
 # kube-apiservers (kubeconfig contexts "staging" and "production") on loopback ports,
 # with the CRDs from ../shared/crds installed, and one Prometheus (Debian's `prometheus`
-# package) that scrapes whatever tests register in DIR/prometheus/targets. No mocks: the
-# binaries are the upstream ones, built with Go through the module proxy and cached
-# outside the repository (Prometheus comes from apt: apt-get install prometheus).
+# package) that scrapes whatever tests register in DIR/prometheus/targets, and one Jaeger
+# (v2, in-memory) that receives OTLP spans. No mocks: the binaries are the upstream ones,
+# built with Go through the module proxy and cached outside the repository (Prometheus
+# comes from apt: apt-get install prometheus).
 #
 # Usage:
 #   scripts/testenv.sh build [-f|--force]   build/cache kube-apiserver and etcd (pinned below)
@@ -25,6 +26,18 @@
 #       start adds it to a running environment that has none (or restarts a dead one) and
 #       records PROMETHEUS_URL, PROMETHEUS_TARGETS_DIR, PROMETHEUS_PID in DIR/env; reload
 #       re-reads DIR/prometheus/prometheus.yml (POST /-/reload).
+#   scripts/testenv.sh jaeger start|stop [--dir DIR]
+#       the environment's Jaeger alone (`up` starts it and `down` stops it with the rest):
+#       start adds it to a running environment that has none (or restarts a dead one; it
+#       builds it first if needed) and records JAEGER_QUERY_URL, JAEGER_OTLP_URL, JAEGER_PID
+#       in DIR/env.
+#
+# Jaeger (v2, built with Go like the API servers; an OpenTelemetry-collector distribution):
+# in-memory storage (max_traces 100000), configuration DIR/jaeger/config.yaml, three free
+# loopback ports: the OTLP/HTTP receiver (JAEGER_OTLP_URL, http://127.0.0.1:PORT: POST
+# /v1/traces, protobuf or JSON), the query API/UI (JAEGER_QUERY_URL: GET /api/services,
+# /api/traces?service=...) and the query gRPC API (JAEGER_QUERY_GRPC). No other receivers,
+# no OTLP/gRPC, no internal metrics endpoint; none of Jaeger's fixed default ports are bound.
 #
 # Prometheus: listens on a free loopback port, configuration DIR/prometheus/prometheus.yml
 # (scrape and evaluation interval 1s), data in DIR/prometheus/data, flags
@@ -35,7 +48,7 @@
 # so a test registers a scrape target by writing one file and removes it by deleting it.
 #
 # stdout (and nothing else goes there):
-#   build:  kube-apiserver <version> <path> / etcd <version> <path>
+#   build:  kube-apiserver <version> <path> / etcd <version> <path> / jaeger <version> <path>
 #   up:     the contents of DIR/env, then `export KUBECONFIG=DIR/kubeconfig` as the LAST line,
 #           so a caller can do:   eval "$(scripts/testenv.sh up | tail -1)"
 # Progress and errors go to stderr; server logs go to DIR/logs.
@@ -55,6 +68,7 @@ set -euo pipefail
 # --- pinned versions (bump here and in tools/testenv/**/go.mod; the stamp makes the next run rebuild) ---
 KUBE_VERSION="v1.34.4"        # k8s.io/kubernetes in tools/testenv/go.mod
 ETCD_VERSION="v3.6.16"        # go.etcd.io/etcd/server/v3 in tools/testenv/etcd/go.mod
+JAEGER_VERSION="v1.76.0"      # github.com/jaegertracing/jaeger (Jaeger v2's cmd/jaeger) in tools/testenv/jaeger/go.mod
 BUILD_REV="2"                 # bump when the build flags below change, to rebuild cached binaries
 # ---------------------------------------------------------------------------------------------------------
 
@@ -139,6 +153,28 @@ check_pins() {
     || die "tools/testenv/etcd/go.mod does not require go.etcd.io/etcd/server/v3 $ETCD_VERSION (ETCD_VERSION in $0)"
 }
 
+# Jaeger is built on its own (`build`, `up`, `jaeger start`): `apiserver start` and the rest
+# never wait for it.
+JAEGER_STAMP=""
+ensure_jaeger() {
+  tools_dir
+  grep -Eq "^[[:space:]]+github.com/jaegertracing/jaeger $JAEGER_VERSION( // indirect)?\$" "$MOD_DIR/jaeger/go.mod" \
+    || die "tools/testenv/jaeger/go.mod does not require github.com/jaegertracing/jaeger $JAEGER_VERSION (JAEGER_VERSION in $0)"
+  JAEGER_STAMP="$(stamp_of "$JAEGER_VERSION" "$MOD_DIR/jaeger")"
+  if ! up_to_date jaeger "$JAEGER_STAMP"; then
+    if command -v flock >/dev/null 2>&1; then
+      exec 9>"$TOOLS_DIR/.lock"
+      flock 9
+    fi
+    if ! up_to_date jaeger "$JAEGER_STAMP"; then
+      find_go "jaeger"
+      go_build jaeger "$MOD_DIR/jaeger" github.com/jaegertracing/jaeger/cmd/jaeger "$JAEGER_STAMP" ""
+    fi
+    if command -v flock >/dev/null 2>&1; then exec 9>&-; fi
+  fi
+  JAEGER="$BIN_DIR/jaeger"
+}
+
 KUBE_STAMP="" ETCD_STAMP=""
 compute_stamps() {
   check_pins
@@ -180,8 +216,10 @@ cmd_build() {
     esac
   done
   ensure_binaries
+  ensure_jaeger
   printf 'kube-apiserver %s %s\n' "$KUBE_VERSION" "$KUBE_APISERVER"
   printf 'etcd %s %s\n' "$ETCD_VERSION" "$ETCD"
+  printf 'jaeger %s %s\n' "$JAEGER_VERSION" "$JAEGER"
 }
 
 # ------------------------------------------------------------------ up/down --------
@@ -279,7 +317,7 @@ extra_names() {
 stop_all() {
   local extras=()
   mapfile -t extras < <(extra_names)
-  stop_servers production staging prometheus ${extras[@]+"${extras[@]}"}
+  stop_servers production staging prometheus jaeger ${extras[@]+"${extras[@]}"}
   stop_servers etcd
 }
 
@@ -525,6 +563,7 @@ write_env() {
     printf 'LIMITED_TOKEN_FILE=%q\n' "$DIR/pki/limited.token"
     printf 'LOG_DIR=%q\n' "$DIR/logs"
     prometheus_env_lines
+    jaeger_env_lines
   } > "$DIR/env.tmp"
   mv -f "$DIR/env.tmp" "$DIR/env"
 }
@@ -635,6 +674,135 @@ cmd_prometheus() {
   esac
 }
 
+# ------------------------------------------------------------------ jaeger ---------
+
+JAEGER_OTLP_PORT="" JAEGER_QUERY_PORT="" JAEGER_GRPC_PORT=""
+
+jaeger_ready() {  # jaeger_ready QUERY_PORT: the query API answers (storage and query extension up)
+  curl -fsS --max-time 2 "http://127.0.0.1:$1/api/services" | grep -q '"data"'
+}
+
+jaeger_env_lines() {
+  [[ -n "$JAEGER_QUERY_PORT" ]] || return 0
+  printf 'JAEGER_VERSION=%q\n' "$JAEGER_VERSION"
+  printf 'JAEGER_QUERY_URL=%q\n' "http://127.0.0.1:$JAEGER_QUERY_PORT"
+  printf 'JAEGER_QUERY_GRPC=%q\n' "127.0.0.1:$JAEGER_GRPC_PORT"
+  printf 'JAEGER_OTLP_URL=%q\n' "http://127.0.0.1:$JAEGER_OTLP_PORT"
+  printf 'JAEGER_PID=%q\n' "$(<"$DIR/run/jaeger.pid")"
+  printf 'JAEGER_CONFIG=%q\n' "$DIR/jaeger/config.yaml"
+}
+
+# Replaces the JAEGER_* lines of DIR/env (for `jaeger start|stop` on a running environment).
+update_env_jaeger() {
+  { grep -v '^JAEGER_' "$DIR/env" || true; jaeger_env_lines; } > "$DIR/env.tmp"
+  mv -f "$DIR/env.tmp" "$DIR/env"
+}
+
+# Jaeger v2's all-in-one (cmd/jaeger/internal/all-in-one.yaml) cut down to what the tests use,
+# on the chosen loopback ports: OTLP/HTTP in, memory storage, the query API out.
+write_jaeger_config() {
+  mkdir -p "$DIR/jaeger"
+  cat > "$DIR/jaeger/config.yaml.tmp" <<JAEGER_EOF
+# Written by scripts/testenv.sh for the test environment in $DIR.
+service:
+  extensions: [jaeger_storage, jaeger_query]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    metrics:
+      level: none
+    logs:
+      level: info
+extensions:
+  jaeger_storage:
+    backends:
+      memstore:
+        memory:
+          max_traces: 100000
+  jaeger_query:
+    storage:
+      traces: memstore
+    http:
+      endpoint: 127.0.0.1:$JAEGER_QUERY_PORT
+    grpc:
+      endpoint: 127.0.0.1:$JAEGER_GRPC_PORT
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:$JAEGER_OTLP_PORT
+processors:
+  batch:
+    timeout: 100ms
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: memstore
+JAEGER_EOF
+  mv -f "$DIR/jaeger/config.yaml.tmp" "$DIR/jaeger/config.yaml"
+}
+
+# Starts Jaeger on free loopback ports and waits until its query API answers; sets JAEGER_*_PORT.
+start_jaeger() {
+  local rc ports
+  [[ -n "${JAEGER:-}" ]] || ensure_jaeger
+  for _ in 1 2 3; do
+    mapfile -t ports < <(free_ports 3)
+    JAEGER_QUERY_PORT="${ports[0]}" JAEGER_GRPC_PORT="${ports[1]}" JAEGER_OTLP_PORT="${ports[2]}"
+    write_jaeger_config
+    log "starting jaeger $JAEGER_VERSION: query http://127.0.0.1:$JAEGER_QUERY_PORT, OTLP/HTTP http://127.0.0.1:$JAEGER_OTLP_PORT"
+    launch jaeger "$JAEGER" --config "$DIR/jaeger/config.yaml"
+    rc=0; wait_ready jaeger jaeger_ready "$JAEGER_QUERY_PORT" || rc=$?
+    if [[ $rc == 0 ]]; then log "jaeger ready after $(elapsed)"; return 0; fi
+    [[ $rc == 2 ]] || return 1
+    log "one of jaeger's ports was taken before it could bind it; retrying with others"
+  done
+  return 1
+}
+
+# Is the Jaeger recorded in DIR/env alive and ready? Sets JAEGER_*_PORT.
+jaeger_healthy() {
+  local url
+  live_pid jaeger >/dev/null || return 1
+  url="$(env_value JAEGER_QUERY_URL)"; [[ -n "$url" ]] || return 1
+  JAEGER_QUERY_PORT="${url##*:}"
+  url="$(env_value JAEGER_OTLP_URL)"; JAEGER_OTLP_PORT="${url##*:}"
+  url="$(env_value JAEGER_QUERY_GRPC)"; JAEGER_GRPC_PORT="${url##*:}"
+  jaeger_ready "$JAEGER_QUERY_PORT"
+}
+
+# Adds Jaeger to a running environment (no-op when it is healthy).
+ensure_jaeger_running() {
+  if jaeger_healthy; then return 0; fi
+  stop_servers jaeger
+  mkdir -p "$DIR/logs" "$DIR/run"
+  ensure_jaeger
+  T0_MS=$(date +%s%3N)
+  start_jaeger || die "jaeger did not start (see $DIR/logs/jaeger.log)"
+  update_env_jaeger
+}
+
+cmd_jaeger() {
+  [[ $# -ge 1 && "$1" != -h && "$1" != --help ]] || { usage; exit 0; }
+  local action="$1"; shift
+  parse_dir_args "$@"
+  [[ -f "$DIR/env" ]] || die "no test environment in $DIR (start one with: scripts/testenv.sh up --dir $DIR)"
+  lock_dir
+  case "$action" in
+    start)
+      need curl; need node "used to pick free ports"; need setsid
+      if jaeger_healthy; then log "jaeger is already running, query API http://127.0.0.1:$JAEGER_QUERY_PORT"; else
+        ensure_jaeger_running
+      fi
+      jaeger_env_lines
+      ;;
+    stop) stop_servers jaeger; JAEGER_QUERY_PORT=""; update_env_jaeger ;;
+    *) die "jaeger: unknown action '$action' (start or stop)" ;;
+  esac
+}
+
 shared_dir() {
   local d="${MESHOPS_SHARED_DIR:-$REPO_DIR/../shared}"
   [[ -d "$d/crds" ]] || die "CRD folder $d/crds not found (set MESHOPS_SHARED_DIR to the folder that holds crds/)"
@@ -701,13 +869,14 @@ print_env() {
 # Remove what `up` creates in DIR (not DIR itself, which may be a caller's temp dir).
 clean_dir() {
   local d="${DIR:?}"
-  rm -rf "$d/pki" "$d/etcd" "$d/prometheus" "$d/run" "$d/logs" "$d/kubeconfig" "$d"/kubeconfig-* "$d/env" "$d/env.tmp" "$d/${MARKER:?}"
+  rm -rf "$d/pki" "$d/etcd" "$d/prometheus" "$d/jaeger" "$d/run" "$d/logs" "$d/kubeconfig" "$d"/kubeconfig-* "$d/env" "$d/env.tmp" "$d/${MARKER:?}"
 }
 
 need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is required but was not found on PATH${2:+ ($2)}"; }
 
 UP_OK=0
 P_PROMETHEUS=""   # the subshell starting Prometheus during `up`
+P_JAEGER=""       # the subshell starting Jaeger during `up`
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 on_up_exit() {
   local rc=$?
@@ -717,6 +886,7 @@ on_up_exit() {
   if [[ "$UP_OK" != 1 ]]; then
     # let a Prometheus start in progress finish first, so stop_all finds its pid
     if [[ -n "$P_PROMETHEUS" ]]; then wait "$P_PROMETHEUS" 2>/dev/null || true; fi
+    if [[ -n "$P_JAEGER" ]]; then wait "$P_JAEGER" 2>/dev/null || true; fi
     log "up failed; stopping what it started (logs are kept in $DIR/logs)"
     stop_all
   fi
@@ -740,11 +910,17 @@ cmd_up() {
       start_prometheus || die "prometheus did not start (see $DIR/logs/prometheus.log)"
       update_env_prometheus
     fi
+    if ! jaeger_healthy; then
+      # likewise for an environment started before Jaeger was part of it
+      log "up in $DIR but without a running Jaeger; starting it"
+      ensure_jaeger_running
+    fi
     log "already up in $DIR"
     print_env
     return 0
   fi
   ensure_binaries
+  ensure_jaeger
   T0_MS=$(date +%s%3N)
   # Whatever an earlier, broken run left in DIR is stopped and cleared first.
   stop_all
@@ -758,6 +934,7 @@ cmd_up() {
   # Prometheus starts beside etcd and the API servers (a few seconds on a busy machine); its port comes back
   # through a file since the subshell cannot set PROM_PORT here.
   ( start_prometheus && printf '%s\n' "$PROM_PORT" > "$DIR/run/prometheus.port" ) & P_PROMETHEUS=$!
+  ( start_jaeger && printf '%s %s %s\n' "$JAEGER_QUERY_PORT" "$JAEGER_GRPC_PORT" "$JAEGER_OTLP_PORT" > "$DIR/run/jaeger.ports" ) & P_JAEGER=$!
   start_etcd || die "etcd did not start"
   start_apiservers || die "the kube-apiservers did not start"
   write_kubeconfig
@@ -771,12 +948,15 @@ cmd_up() {
   wait "$P_PROMETHEUS" || { P_PROMETHEUS=""; die "prometheus did not start (see $DIR/logs/prometheus.log)"; }
   P_PROMETHEUS=""
   PROM_PORT="$(<"$DIR/run/prometheus.port")"
+  wait "$P_JAEGER" || { P_JAEGER=""; die "jaeger did not start (see $DIR/logs/jaeger.log)"; }
+  P_JAEGER=""
+  read -r JAEGER_QUERY_PORT JAEGER_GRPC_PORT JAEGER_OTLP_PORT < "$DIR/run/jaeger.ports"
   write_env
   UP_OK=1
   trap - EXIT INT TERM HUP
   log "up in $(elapsed): staging https://127.0.0.1:$PORT_staging," \
     "production https://127.0.0.1:$PORT_production, etcd http://127.0.0.1:$ETCD_PORT," \
-    "prometheus http://127.0.0.1:$PROM_PORT"
+    "prometheus http://127.0.0.1:$PROM_PORT, jaeger http://127.0.0.1:$JAEGER_QUERY_PORT"
   print_env
 }
 
@@ -798,7 +978,7 @@ cmd_down() {
 
 cmd_status() {
   parse_dir_args "$@"
-  if healthy && prometheus_healthy; then print_env; else log "not up (or not healthy) in $DIR"; return 1; fi
+  if healthy && prometheus_healthy && jaeger_healthy; then print_env; else log "not up (or not healthy) in $DIR"; return 1; fi
 }
 
 # ------------------------------------------------------------------ extra API servers --
@@ -953,6 +1133,7 @@ main() {
     status) cmd_status "$@" ;;
     apiserver) cmd_apiserver "$@" ;;
     prometheus) cmd_prometheus "$@" ;;
+    jaeger) cmd_jaeger "$@" ;;
     -h|--help|help) usage ;;
     *) die "unknown command: $cmd (try --help)" ;;
   esac

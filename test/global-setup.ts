@@ -1,8 +1,8 @@
 /**
  * Vitest global setup: one real Kubernetes test environment (etcd + two kube-apiservers,
  * kubeconfig contexts "staging", "production", "staging-limited", "production-limited",
- * with the CRDs from ../shared/crds installed) and one Prometheus (Debian's package, scrape
- * and evaluation interval 1s) for the whole test run.
+ * with the CRDs from ../shared/crds installed), one Prometheus (Debian's package, scrape
+ * and evaluation interval 1s) and one Jaeger (v2, in-memory storage) for the whole test run.
  *
  * - builds the pinned binaries first if they are not cached (`scripts/testenv.sh build`;
  *   the first build takes several minutes, later runs are instant);
@@ -14,13 +14,18 @@
  *   `[{"targets":["127.0.0.1:PORT"],"labels":{...}}]` to DIR/<unique>.json to be scraped
  *   every second, delete the file to stop); also process.env.PROMETHEUS_URL_TESTENV and
  *   PROMETHEUS_TARGETS_DIR_TESTENV;
+ * - hands Jaeger to the tests: `inject("jaegerUrl")` (its HTTP query API, http://127.0.0.1:PORT:
+ *   /api/services, /api/traces?service=...) and `inject("jaegerOtlpUrl")` (its OTLP/HTTP receiver,
+ *   http://127.0.0.1:PORT; POST /v1/traces); also process.env.JAEGER_URL_TESTENV and
+ *   JAEGER_OTLP_URL_TESTENV;
  * - stops it and removes the folder in teardown (`scripts/testenv.sh down --dir`).
  *
  * To reuse an environment that is already running (faster edit-test loops), start one with
  * `npm run testenv -- up` and run the tests with KUBECONFIG_TESTENV set to its kubeconfig:
  * it is then used as is and left running. Its Prometheus is read from the `env` file next to
  * that kubeconfig; an environment started before Prometheus was part of it gets one added
- * (`scripts/testenv.sh prometheus start`, which leaves the rest of it alone).
+ * (`scripts/testenv.sh prometheus start`, which leaves the rest of it alone). Jaeger likewise
+ * (`scripts/testenv.sh jaeger start`, which builds it first if it is not cached).
  */
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -39,6 +44,10 @@ declare module "vitest" {
     prometheusUrl: string;
     /** Folder of Prometheus file_sd target files (`*.json`, re-read within 1s): write one to be scraped, delete it to stop. */
     prometheusTargetsDir: string;
+    /** The test environment's Jaeger query API, `http://127.0.0.1:PORT` (GET /api/services, /api/traces?service=...). */
+    jaegerUrl: string;
+    /** The test environment's Jaeger OTLP/HTTP receiver, `http://127.0.0.1:PORT` (POST /v1/traces, protobuf or JSON). */
+    jaegerOtlpUrl: string;
   }
 }
 
@@ -114,14 +123,28 @@ function providePrometheus(project: TestProject, env: Record<string, string>, wh
   project.provide("prometheusTargetsDir", targets);
 }
 
-/** Prometheus of a reused environment: from its env file, started there first when it has none running. */
-async function externalPrometheus(project: TestProject, kubeconfig: string): Promise<void> {
+function provideJaeger(project: TestProject, env: Record<string, string>, where: string): void {
+  const url = env.JAEGER_QUERY_URL;
+  const otlp = env.JAEGER_OTLP_URL;
+  if (!url || !otlp) throw new Error(`${where} names no JAEGER_QUERY_URL/JAEGER_OTLP_URL: the test environment has no Jaeger`);
+  process.env.JAEGER_URL_TESTENV = url;
+  process.env.JAEGER_OTLP_URL_TESTENV = otlp;
+  project.provide("jaegerUrl", url);
+  project.provide("jaegerOtlpUrl", otlp);
+}
+
+/** Prometheus and Jaeger of a reused environment: from its env file, started there first when it has none running. */
+async function externalServers(project: TestProject, kubeconfig: string): Promise<void> {
   const envFile = join(dirname(kubeconfig), "env");
   if (!existsSync(envFile)) throw new Error(`KUBECONFIG_TESTENV=${kubeconfig}: no ${envFile} beside it (not a scripts/testenv.sh environment?)`);
   const dir = readEnvFile(envFile).MESHOPS_TESTENV_DIR ?? dirname(kubeconfig);
   // idempotent: prints the PROMETHEUS_* lines of a running Prometheus, or starts one (and only that)
   await testenv(["prometheus", "start", "--dir", dir]);
-  providePrometheus(project, readEnvFile(envFile), envFile);
+  // likewise for Jaeger (built first if it is not cached: several minutes, once)
+  await testenv(["jaeger", "start", "--dir", dir]);
+  const env = readEnvFile(envFile);
+  providePrometheus(project, env, envFile);
+  provideJaeger(project, env, envFile);
 }
 
 export async function setup(project: TestProject): Promise<void> {
@@ -131,7 +154,7 @@ export async function setup(project: TestProject): Promise<void> {
     if (!existsSync(external)) throw new Error(`KUBECONFIG_TESTENV=${external} does not exist`);
     project.provide("kubeconfig", external);
     project.provide("testenvDir", "");
-    await externalPrometheus(project, external);
+    await externalServers(project, external);
     return;
   }
   sweepStale();
@@ -149,7 +172,9 @@ export async function setup(project: TestProject): Promise<void> {
   process.env.KUBECONFIG_TESTENV = kubeconfig;
   project.provide("kubeconfig", kubeconfig);
   project.provide("testenvDir", dir);
-  providePrometheus(project, readEnvFile(join(dir, "env")), join(dir, "env"));
+  const env = readEnvFile(join(dir, "env"));
+  providePrometheus(project, env, join(dir, "env"));
+  provideJaeger(project, env, join(dir, "env"));
 }
 
 export async function teardown(): Promise<void> {
