@@ -3,11 +3,12 @@
  * meshsim — a telemetry EMULATOR for meshops' tests and demos (never used by meshops itself).
  *
  *   node dist/meshsim/main.js --config sim.yaml --kubeconfig K --context staging --listen 127.0.0.1:0 \
- *     [--seed N] [--targets-dir DIR] [--job NAME] [--no-kube]
+ *     [--seed N] [--targets-dir DIR] [--job NAME] [--no-kube] [--otlp-url URL [--traces-per-second N]]
  *
  * Prints one JSON line on stdout once it serves: {"emulator":"meshsim","url":...,"pid":...,"targetFile":...}.
  * HTTP: GET /metrics, GET /state, POST /control/versions/<ns>/<service>/<version>,
  * POST /control/services/<ns>/<service>, POST /control/reset, GET /healthz.
+ * With --otlp-url, spans for a sample of the requests go to URL/v1/traces (OTLP/HTTP JSON; see traces.ts).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -17,6 +18,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { loadSimConfig, SimConfigError, type RoutingKind } from "./config.js";
 import { defaultRouting } from "./routing.js";
 import { type Behaviour, Simulator } from "./sim.js";
+import { OtlpExporter, requestSpans, TraceSampler } from "./traces.js";
 import { watchRouting, type RoutingWatch } from "./watch.js";
 
 interface Options {
@@ -28,6 +30,8 @@ interface Options {
   targetsDir?: string;
   job: string;
   kube: boolean;
+  otlpUrl?: string;
+  tracesPerSecond: number;
 }
 
 const log = (msg: string): void => void process.stderr.write(`meshsim: ${msg}\n`);
@@ -89,6 +93,8 @@ export async function main(argv: string[]): Promise<number> {
     .option("--targets-dir <dir>", "register with Prometheus: write a file_sd JSON there (removed on exit)")
     .option("--job <name>", "job label in the file_sd target", "meshsim")
     .option("--no-kube", "do not read routing from a cluster (traffic follows replicas)")
+    .option("--otlp-url <url>", "send spans for a sample of the requests to this OTLP/HTTP endpoint (JSON, POST <url>/v1/traces), e.g. Jaeger's")
+    .option("--traces-per-second <n>", "with --otlp-url: at most this many traced requests per second per edge (caller → service)", intArg, 5)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
   try {
@@ -114,6 +120,23 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const sim = new Simulator(config, opts.seed);
+  let exporter: OtlpExporter | undefined;
+  if (opts.otlpUrl) {
+    try {
+      const u = new URL(opts.otlpUrl);
+      if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("not http(s)");
+    } catch {
+      log(`--otlp-url must be an http(s) URL, got ${opts.otlpUrl}`);
+      return 2;
+    }
+    if (opts.tracesPerSecond < 0) {
+      log(`--traces-per-second must not be negative, got ${opts.tracesPerSecond}`);
+      return 2;
+    }
+    const tracer = new TraceSampler(opts.tracesPerSecond);
+    sim.tracer = tracer;
+    exporter = new OtlpExporter(opts.otlpUrl, () => tracer.take().flatMap((r) => requestSpans(r)), log);
+  }
 
   let watch: RoutingWatch | undefined;
   if (opts.kube) {
@@ -211,8 +234,11 @@ export async function main(argv: string[]): Promise<number> {
     writeFileSync(`${targetFile}.tmp`, JSON.stringify(group) + "\n");
     renameSync(`${targetFile}.tmp`, targetFile); // Prometheus never reads half a file
   }
-  process.stdout.write(JSON.stringify({ emulator: "meshsim", url, metrics: `${url}/metrics`, pid: process.pid, mesh: config.mesh, targetFile: targetFile ?? null }) + "\n");
-  log(`emulating ${config.mesh} telemetry for ${config.services.length} service(s) on ${url}${targetFile ? `, registered in ${targetFile}` : ""}`);
+  exporter?.start();
+  process.stdout.write(
+    JSON.stringify({ emulator: "meshsim", url, metrics: `${url}/metrics`, pid: process.pid, mesh: config.mesh, targetFile: targetFile ?? null, otlpEndpoint: exporter?.endpoint ?? null }) + "\n",
+  );
+  log(`emulating ${config.mesh} telemetry for ${config.services.length} service(s) on ${url}${targetFile ? `, registered in ${targetFile}` : ""}${exporter ? `, spans to ${exporter.endpoint}` : ""}`);
 
   const cleanup = (): void => {
     if (targetFile) rmSync(targetFile, { force: true });
@@ -229,6 +255,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   cleanup();
   clearInterval(timer);
+  await exporter?.stop();
   watch?.stop();
   server.closeAllConnections();
   server.close();

@@ -5,6 +5,7 @@
 import { callerTarget, type LatencyConfig, type ServiceConfig, type SimConfig, versionLabels, versionWorkload } from "./config.js";
 import { defaultRouting, resolveSplit, type RouteObjects, type Split } from "./routing.js";
 import { CarrySplitter, createRng, Histogram, ISTIO_BUCKETS_MS, latencySampler, LINKERD_BUCKETS_MS } from "./sampling.js";
+import type { TraceSampler } from "./traces.js";
 
 /** Run-time changes of a version's behaviour (the control API). */
 export interface Behaviour {
@@ -71,6 +72,8 @@ export class Simulator {
   private readonly serverSide: boolean;
   private readonly clientSide: boolean;
   steps = 0;
+  /** When set, a sample of the requests is offered for tracing (meshsim --otlp-url). */
+  tracer: TraceSampler | undefined;
 
   constructor(
     readonly config: SimConfig,
@@ -175,7 +178,28 @@ export class Simulator {
       if (failed) s.errors[version] = (s.errors[version] ?? 0) + weight;
       if (this.config.mesh === "istio") this.recordIstio(s, flow, version, code, mtls, latency, weight);
       else this.recordLinkerd(s, flow, version, code, failed, mtls, latency, weight);
+      if (this.tracer) this.trace(s, flow, version, code, failed, latency, weight);
     }
+  }
+
+  /** Offers the request to the trace sampler; the span's duration is the latency the histograms recorded. */
+  private trace(s: ServiceState, flow: Flow, version: string, code: number, failed: boolean, latency: number, weight: number): void {
+    const src = flow.source;
+    const edge = `${src ? `${src.namespace}/${src.workload}` : "-"}>${s.key}`;
+    const endMs = Date.now();
+    this.tracer!.offer(edge, weight, () => ({
+      source: src ? { workload: src.workload, app: appOf(src.workload), namespace: src.namespace, version: src.version } : undefined,
+      service: s.cfg.name,
+      namespace: s.cfg.namespace,
+      fqdn: s.fqdn,
+      port: s.cfg.port,
+      version: versionLabels(s.cfg, version).version ?? version,
+      workload: versionWorkload(s.cfg, version),
+      code,
+      failed,
+      latencyMs: latency,
+      endMs,
+    }));
   }
 
   private record(labels: Record<string, string>, histLabels: Record<string, string>, latency: number, weight: number): void {
