@@ -723,6 +723,9 @@ extensions:
         memory:
           max_traces: 100000
   jaeger_query:
+    # no self-tracing: it would export Jaeger's own spans to the fixed default 127.0.0.1:4317 and
+    # make every shutdown wait 10s for that export to time out
+    enable_tracing: false
     storage:
       traces: memstore
     http:
