@@ -19,6 +19,8 @@ import { repoRoot, unique, writeTree } from "./helpers.js";
 const promUrl = inject("prometheusUrl");
 const targetsDir = inject("prometheusTargetsDir");
 const kubeconfig = inject("kubeconfig");
+const jaegerUrl = inject("jaegerUrl");
+const jaegerOtlpUrl = inject("jaegerOtlpUrl");
 const meshsimJs = join(repoRoot, "dist", "meshsim", "main.js");
 const meshopsJs = join(repoRoot, "bin", "meshops.js");
 
@@ -121,7 +123,7 @@ callers:
 async function startMeshsim(): Promise<NonNullable<typeof sim>> {
   const file = join(tmp, "sim.yaml");
   writeFileSync(file, simConfig);
-  const proc = spawn(process.execPath, [meshsimJs, "--config", file, "--kubeconfig", kubeconfig, "--context", "staging", "--listen", "127.0.0.1:0", "--targets-dir", targetsDir, "--seed", "1"], { stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(process.execPath, [meshsimJs, "--config", file, "--kubeconfig", kubeconfig, "--context", "staging", "--listen", "127.0.0.1:0", "--targets-dir", targetsDir, "--seed", "1", "--otlp-url", jaegerOtlpUrl], { stdio: ["ignore", "pipe", "pipe"] });
   let err = "";
   proc.stderr!.setEncoding("utf8").on("data", (c: string) => (err += c));
   const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
@@ -153,6 +155,7 @@ interface JsonAnomaly {
   magnitude: number;
   confidence: number;
   cause: { revision: number; score: number; relation: string; lagS: number } | null;
+  traces?: { service: string; slowest: { traceId: string; durationMs: number; version?: string; error: boolean; url: string }[]; failing: unknown[]; error?: string };
 }
 interface JsonReport {
   to: string;
@@ -167,7 +170,7 @@ const unix = (iso: string): number => Date.parse(iso) / 1000;
 /** `meshops correlate` over the last 5 minutes at 1 s resolution (3 s rate windows), restricted to our namespace. */
 async function correlate(): Promise<{ report: JsonReport; ranAt: number; doneAt: number }> {
   const ranAt = now();
-  const r = await meshops(["correlate", "--env", envName, "--since", "5m", "--step", "1s", "--window", "3s", "--match", `destination_service_namespace="${ns}"`, "--format", "json"]);
+  const r = await meshops(["correlate", "--env", envName, "--since", "5m", "--step", "1s", "--window", "3s", "--match", `destination_service_namespace="${ns}"`, "--jaeger", jaegerUrl, "--format", "json"]);
   expect(r.stderr).toBe("");
   expect(r.code).toBe(0);
   return { report: JSON.parse(r.stdout) as JsonReport, ranAt, doneAt: now() };
@@ -262,6 +265,13 @@ describe("meshops correlate against meshsim, Prometheus and the staging cluster"
     const change2 = found.report.changes.find((c) => c.revision === 2);
     expect(change2).toMatchObject({ commit: commit2, subject: "shift 50% of reviews to v2", author: "Alice <alice@example.com>", mergeRequest: "!42", services: [service] });
     expect(found.report.changes.find((c) => c.revision === 1)?.commit).toBe(commit1);
+    // the traces through reviews in the anomaly's window, from the real Jaeger meshsim sends spans to: the slowest are
+    // the slow version's, far above the baseline p95
+    expect(a.traces?.error).toBeUndefined();
+    expect(a.traces!.service).toBe(service);
+    expect(a.traces!.slowest.length).toBeGreaterThan(0);
+    expect(a.traces!.slowest[0]).toMatchObject({ version: "v2", error: false, url: `${jaegerUrl.replace(/\/+$/, "")}/trace/${a.traces!.slowest[0]!.traceId}` });
+    expect(a.traces!.slowest[0]!.durationMs).toBeGreaterThan(3 * a.baseline);
 
     // commit 3: the revert; the anomaly ends (recovered), still attributed to revision 2
     await git("revert", "--no-edit", "HEAD");

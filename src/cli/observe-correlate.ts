@@ -14,6 +14,7 @@ import { attribute, defaultCorrelateOptions, neighbours } from "../observe/corre
 import { renderCorrelationJson, renderCorrelationMarkdown, renderCorrelationText, type CorrelationReport } from "../observe/correlate-render.js";
 import { collectGraph } from "../observe/graph.js";
 import { collectHistory } from "../observe/history.js";
+import { tracesFor } from "../observe/traces.js";
 import { run } from "../source/exec.js";
 import { gitRoot } from "../source/git.js";
 import { renderEnvironment } from "../source/render.js";
@@ -129,7 +130,20 @@ export async function runCorrelate(io: Io, flags: Flags, path: string | undefine
   let anomalies = detectAnomalies(history.series);
   if (!flags.edges) anomalies = collapseAnomalies(anomalies, stepS);
   const attributions = attribute(anomalies, changes, neighbours(graph), opts);
-  const report: CorrelationReport = { env: env.name, mesh: target.mesh, from, to, stepS, windowS, queries: prom.queryCount, changes: changes.filter((c) => c.appliedAt >= from - opts.maxLagS), attributions };
+  const tracing = flags.jaeger ?? env.tracingUrl;
+  if (tracing && !/^https?:\/\//.test(tracing)) throw new UsageError(`--jaeger "${tracing}" is not an http(s) URL`);
+  // the slowest and failing traces through each anomalous service, in the anomaly's window
+  const traces = tracing
+    ? await Promise.all(
+        attributions.map((at) => {
+          const a = at.anomaly;
+          const version = a.subject.version && a.subject.version !== "unknown" && a.subject.level !== "service" ? a.subject.version : undefined;
+          return tracesFor(tracing, a.subject.service, a.start - stepS, a.end ?? to, { ...(version ? { version } : {}) });
+        }),
+      )
+    : undefined;
+  for (const t of traces ?? []) if (t.error) io.stderr(`meshops: ${t.error}\n`);
+  const report: CorrelationReport = { env: env.name, mesh: target.mesh, from, to, stepS, windowS, queries: prom.queryCount, changes: changes.filter((c) => c.appliedAt >= from - opts.maxLagS), attributions, ...(traces ? { traces } : {}) };
   const text = flags.format === "json" ? renderCorrelationJson(report) : flags.format === "markdown" ? renderCorrelationMarkdown(report) : renderCorrelationText(report);
   return { text, report };
 }

@@ -217,6 +217,7 @@ export function registerObserve(program: Command, io: Io, setExit: (code: number
     .option("--since <duration>", "how far back to look", "6h")
     .option("--step <duration>", "resolution (default: since/720, at least 10s)")
     .option("--edges", "also list anomalies of single edges when their service or version shows the same anomaly")
+    .option("--jaeger <url>", "Jaeger-compatible query API whose slowest and failing traces are listed per anomaly (default: the environment's tracing.url)")
     .option("--context <name>", "kubeconfig context (overrides the environment's)")
     .option("--kubeconfig <file>", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     .addOption(new Option("-f, --format <format>", "output format").choices(["text", "markdown", "json"]).default("text"))
@@ -235,6 +236,7 @@ export function registerObserve(program: Command, io: Io, setExit: (code: number
 /** Flags of `meshops correlate` beyond the common ones. */
 export interface CorrelateFlags {
   since: string;
+  jaeger?: string;
   step?: string;
   edges?: boolean;
   context?: string;

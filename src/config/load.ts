@@ -22,6 +22,8 @@ export interface Environment {
   url?: string;
   /** Grafana annotated with every applied revision. */
   grafana?: { url: string; dashboardUid?: string };
+  /** Jaeger-compatible query API for traces. */
+  tracingUrl?: string;
   after?: string;
   policy: PolicyConfig;
   /** True for the implicit environment of a path given without meshops.yaml. */
@@ -207,6 +209,7 @@ function resolveEnvironment(
     ...(prom ? { prometheusUrl: prom } : {}),
     ...(env.url ? { url: env.url } : {}),
     ...(env.grafana ? { grafana: env.grafana } : {}),
+    ...(env.tracing ? { tracingUrl: env.tracing.url } : {}),
     ...(env.after ? { after: env.after } : {}),
     policy: mergePolicy(config.policy, env.policy),
     implicit: false,

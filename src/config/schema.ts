@@ -105,6 +105,8 @@ export const environmentSchema = z.strictObject({
   url: z.string().url().optional(),
   /** Grafana to annotate with every applied revision (token from GRAFANA_TOKEN); `meshops grafana dashboard` writes the matching dashboard. */
   grafana: z.strictObject({ url: z.string().url(), dashboardUid: z.string().min(1).optional() }).optional(),
+  /** A Jaeger-compatible query API (`GET /api/traces`) whose traces `meshops correlate` links to anomalies. */
+  tracing: z.strictObject({ url: z.string().url() }).optional(),
   /** Promotion order: this environment is deployed after the named one. */
   after: envName.optional(),
   /** Per-environment policy settings, merged over the repository-wide ones. */

@@ -2,6 +2,7 @@
 import type { Anomaly } from "./anomaly.js";
 import type { Change } from "./changes.js";
 import type { Attribution, Candidate } from "./correlate.js";
+import type { AnomalyTraces, TraceLink } from "./traces.js";
 
 /** What `meshops correlate` reports. */
 export interface CorrelationReport {
@@ -15,6 +16,12 @@ export interface CorrelationReport {
   queries: number;
   changes: Change[];
   attributions: Attribution[];
+  /** Per attribution (same index), the traces through its service, when a tracing API is configured. */
+  traces?: AnomalyTraces[];
+}
+
+function traceLine(t: TraceLink): string {
+  return `${t.url} (${t.durationMs >= 100 ? t.durationMs.toFixed(0) : t.durationMs.toFixed(1)} ms${t.version ? `, ${t.version}` : ""}${t.error ? ", failed" : ""})`;
 }
 
 /** "14:05:40" (UTC, so reports do not depend on where they were made). */
@@ -76,6 +83,18 @@ export function renderCorrelationText(r: CorrelationReport): string {
       lines.push(`${pad}  (score ${at.cause.score.toFixed(2)}: ${why(at.cause)}, ${Math.max(0, Math.round(at.cause.lagS))} s before)`);
     } else lines.push(`${pad}no applied change explains it`);
     if (a.end !== undefined) lines.push(`${pad}recovered ${clock(a.end)}`);
+    const tr = r.traces?.[r.attributions.indexOf(at)];
+    if (tr) {
+      if (tr.error) lines.push(`${pad}traces: ${tr.error}`);
+      else {
+        lines.push(`${pad}traces: ${tr.slowest.length} slowest in window${tr.slowest.length ? ":" : " (none found)"}`);
+        for (const t of tr.slowest) lines.push(`${pad}  ${traceLine(t)}`);
+        if (tr.failing.length) {
+          lines.push(`${pad}failing traces:`);
+          for (const t of tr.failing) lines.push(`${pad}  ${traceLine(t)}`);
+        }
+      }
+    }
     events.push({ t: a.start, lines });
   }
   events.sort((x, y) => x.t - y.t);
@@ -96,7 +115,9 @@ export function renderCorrelationMarkdown(r: CorrelationReport): string {
     for (const at of r.attributions) {
       const a = at.anomaly;
       const c = at.cause ? byRev.get(at.cause.revision) : undefined;
-      out.push(`| ${clock(a.start)} | ${esc(subjectLabel(a))} | ${esc(anomalyLine(a))} | ${c ? esc(changeLine(c)) : "no applied change explains it"} | ${a.end !== undefined ? clock(a.end) : "not yet"} |`);
+      const tr = r.traces?.[r.attributions.indexOf(at)];
+      const traces = tr && !tr.error ? `<br>traces: ${[...tr.slowest.slice(0, 3), ...tr.failing.filter((f) => !tr.slowest.slice(0, 3).includes(f)).slice(0, 2)].map((t) => `[${t.durationMs.toFixed(0)} ms${t.error ? " ✗" : ""}](${t.url})`).join(" ")}` : "";
+      out.push(`| ${clock(a.start)} | ${esc(subjectLabel(a))} | ${esc(anomalyLine(a))}${traces} | ${c ? esc(changeLine(c)) : "no applied change explains it"} | ${a.end !== undefined ? clock(a.end) : "not yet"} |`);
     }
   }
   return `${out.join("\n")}\n`;
@@ -113,12 +134,13 @@ export function renderCorrelationJson(r: CorrelationReport): string {
     windowS: r.windowS,
     queries: r.queries,
     changes: r.changes.map((c) => ({ ...c, appliedAt: isoTime(c.appliedAt) })),
-    anomalies: r.attributions.map((at) => ({
+    anomalies: r.attributions.map((at, i) => ({
       ...at.anomaly,
       start: isoTime(at.anomaly.start),
       ...(at.anomaly.end !== undefined ? { end: isoTime(at.anomaly.end) } : {}),
       cause: at.cause ?? null,
       others: at.others,
+      ...(r.traces?.[i] ? { traces: r.traces[i] } : {}),
     })),
   };
   return `${JSON.stringify(doc, null, 2)}\n`;
