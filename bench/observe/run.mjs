@@ -12,7 +12,10 @@
  *      queries (the 5 a per-edge approach issues for one edge: rate, error rate, p50, p95, p99) and extrapolates,
  *   5. prints a table and writes bench/observe/out/results.json.
  *
- * Usage: node bench/observe/run.mjs [--services N] [--edges N] [--scrape S] [--runs N] [--sample N] [--keep-data]
+ * Usage: node bench/observe/run.mjs [--services N] [--edges N] [--scrape S] [--runs N] [--sample N] [--keep-data] [--meshsim]
+ *
+ * --meshsim: the series come from meshsim (the telemetry emulator, `--no-kube`: traffic split by replicas, Istio
+ * destination reporter only) instead of the in-process exporter; one caller per generated edge's client and service.
  * Target (issue 6 item 9): under 2 s end to end, ≤ 10 queries (constant in the size of the mesh).
  */
 import { spawn, spawnSync } from "node:child_process";
@@ -27,7 +30,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, "..", "..");
 
 function parseArgs(argv) {
-  const o = { services: 1000, edges: 5000, scrape: 5, runs: 5, sample: 20, keepData: false };
+  const o = { services: 1000, edges: 5000, scrape: 5, runs: 5, sample: 20, keepData: false, meshsim: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => Number(argv[++i]);
@@ -37,6 +40,7 @@ function parseArgs(argv) {
     else if (a === "--runs") o.runs = next();
     else if (a === "--sample") o.sample = next();
     else if (a === "--keep-data") o.keepData = true;
+    else if (a === "--meshsim") o.meshsim = true;
     else throw new Error(`unknown option ${a}`);
   }
   return o;
@@ -74,6 +78,59 @@ function generateMesh(nServices, nEdges) {
 }
 
 const BUCKETS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500];
+
+/**
+ * meshsim serving the generated mesh: every service with its versions (latency from its profile, v2 1.5× slower),
+ * one caller per (client, service) pair of the generated edges (their rates summed); meshsim splits each call
+ * between the service's versions by replicas, so the series are (client, service, version) edges.
+ */
+async function startMeshsim(mesh) {
+  const dir = mkdtempSync(join(tmpdir(), "meshops-bench-meshsim-"));
+  const callers = new Map();
+  for (const e of mesh.edges) {
+    const k = `${e.src.ns}/${e.src.name}>${e.dst.ns}/${e.dst.name}`;
+    const c = callers.get(k) ?? { source: `${e.src.name}-v1`, namespace: e.src.ns, version: "v1", service: `${e.dst.ns}/${e.dst.name}`, rps: 0 };
+    c.rps += e.rps;
+    callers.set(k, c);
+  }
+  const lines = ["mesh: istio", "mtls: 0.9", "stepMs: 1000", "reporters: [destination]", "services:"];
+  for (const sv of mesh.services) {
+    lines.push(`  - namespace: ${sv.ns}`, `    name: ${sv.name}`, "    versions:");
+    for (const v of sv.versions) {
+      const l = sv.latencyMs * (v === "v2" ? 1.5 : 1);
+      lines.push(`      ${v}: { latency: { p50Ms: ${l.toFixed(1)}, p95Ms: ${(2 * l).toFixed(1)}, p99Ms: ${(3 * l).toFixed(1)} }, errorRatio: 0.01 }`);
+    }
+  }
+  lines.push("callers:");
+  for (const c of callers.values()) lines.push(`  - { source: ${c.source}, namespace: ${c.namespace}, version: v1, service: ${c.service}, rps: ${c.rps.toFixed(2)} }`);
+  writeFileSync(join(dir, "sim.yaml"), `${lines.join("\n")}\n`);
+  // the repository's own build (npm run build): meshsim needs node_modules beside it
+  const child = spawn(process.execPath, [join(repoRoot, "dist", "meshsim", "main.js"), "--config", join(dir, "sim.yaml"), "--no-kube", "--listen", "127.0.0.1:0", "--seed", "1"], { stdio: ["ignore", "pipe", "inherit"] });
+  const first = await new Promise((resolvePromise, reject) => {
+    let buf = "";
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (c) => {
+      buf += c;
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) resolvePromise(JSON.parse(buf.slice(0, nl)));
+    });
+    child.once("exit", (code) => reject(new Error(`meshsim exited (${code}) before serving`)));
+  });
+  const url = new URL(first.metrics ?? first.url);
+  // (client, service, version) rows of the 200 responses, as the readiness check counts them
+  const byService = new Map(mesh.services.map((sv) => [`${sv.ns}/${sv.name}`, sv.versions.length]));
+  const expectedSeries = [...callers.values()].reduce((n, c) => n + (byService.get(c.service) ?? 1), 0);
+  console.error(`meshsim: ${callers.size} callers over ${mesh.services.length} services at ${url.host} (expect ${expectedSeries} request series)`);
+  return {
+    target: url.host,
+    expectedSeries,
+    close: async () => {
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
 
 /** An exporter of istio_requests_total and istio_request_duration_milliseconds_bucket for the edges. */
 async function startExporter(edges) {
@@ -165,7 +222,7 @@ async function main() {
   const mesh = generateMesh(o.services, o.edges);
   const versions = mesh.services.reduce((n, s) => n + s.versions.length, 0);
   console.error(`mesh: ${o.services} services (${versions} versions), ${mesh.edges.length} edges; scrape every ${o.scrape}s`);
-  const exporter = await startExporter(mesh.edges);
+  const exporter = o.meshsim ? await startMeshsim(mesh) : await startExporter(mesh.edges);
   const prom = await startPrometheus(exporter.target, o.scrape);
   const results = { services: o.services, versions, edges: mesh.edges.length, scrapeS: o.scrape, cpus: cpus().length, load: loadavg()[0], runs: [] };
   try {
@@ -174,7 +231,7 @@ async function main() {
     const t0 = Date.now();
     for (;;) {
       const [c] = await instant(prom.url, `count(rate(istio_requests_total{response_code="200"}[${windowS}s]))`);
-      if (c && Number(c.value[1]) >= mesh.edges.length) break;
+      if (c && Number(c.value[1]) >= (exporter.expectedSeries ?? mesh.edges.length)) break;
       if (Date.now() - t0 > 180_000) throw new Error("prometheus did not collect the series within 3 minutes");
       await new Promise((r) => setTimeout(r, 1000));
     }
