@@ -14,6 +14,7 @@
  *
  * Usage: node bench/observe/run.mjs [--services N] [--edges N] [--scrape S] [--runs N] [--sample N] [--keep-data] [--meshsim]
  *
+ * --pause-emulator (with --meshsim): stop meshsim once the window is full and read the graph as of that moment.
  * --meshsim: the series come from meshsim (the telemetry emulator, `--no-kube`: traffic split by replicas, Istio
  * destination reporter only) instead of the in-process exporter; one caller per generated edge's client and service.
  * Target (issue 6 item 9): under 2 s end to end, ≤ 10 queries (constant in the size of the mesh).
@@ -30,7 +31,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, "..", "..");
 
 function parseArgs(argv) {
-  const o = { services: 1000, edges: 5000, scrape: 5, runs: 5, sample: 20, keepData: false, meshsim: false };
+  const o = { services: 1000, edges: 5000, scrape: 5, runs: 5, sample: 20, keepData: false, meshsim: false, pauseEmulator: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => Number(argv[++i]);
@@ -41,6 +42,7 @@ function parseArgs(argv) {
     else if (a === "--sample") o.sample = next();
     else if (a === "--keep-data") o.keepData = true;
     else if (a === "--meshsim") o.meshsim = true;
+    else if (a === "--pause-emulator") o.pauseEmulator = true;
     else throw new Error(`unknown option ${a}`);
   }
   return o;
@@ -121,10 +123,17 @@ async function startMeshsim(mesh) {
   const byService = new Map(mesh.services.map((sv) => [`${sv.ns}/${sv.name}`, sv.versions.length]));
   const expectedSeries = [...callers.values()].reduce((n, c) => n + (byService.get(c.service) ?? 1), 0);
   console.error(`meshsim: ${callers.size} callers over ${mesh.services.length} services at ${url.host} (expect ${expectedSeries} request series)`);
+  let paused = false;
   return {
     target: url.host,
     expectedSeries,
+    pause: () => {
+      child.kill("SIGSTOP");
+      paused = true;
+      return Math.floor(Date.now() / 1000) - 1;
+    },
     close: async () => {
+      if (paused) child.kill("SIGCONT");
       child.kill("SIGTERM");
       await new Promise((r) => child.once("exit", r));
       rmSync(dir, { recursive: true, force: true });
@@ -199,8 +208,8 @@ async function startPrometheus(target, scrapeS) {
   };
 }
 
-async function instant(url, query) {
-  const r = await fetch(`${url}/api/v1/query`, { method: "POST", body: new URLSearchParams({ query }) });
+async function instant(url, query, time) {
+  const r = await fetch(`${url}/api/v1/query`, { method: "POST", body: new URLSearchParams({ query, ...(time !== undefined ? { time: String(time) } : {}) }) });
   return (await r.json()).data?.result ?? [];
 }
 
@@ -238,10 +247,15 @@ async function main() {
     await new Promise((r) => setTimeout(r, 2 * o.scrape * 1000));
     console.error(`series ready after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const adapter = meshMod.istioAdapter();
+    // with --meshsim --pause-emulator: the emulator stops (SIGSTOP) once the window is full and the graph is read
+    // as of that moment: the emulator writing ~100 MB of exposition per scrape is test equipment competing for the
+    // same 2 cores, which no production Prometheus shares with the emulated mesh
+    const at = o.pauseEmulator && exporter.pause ? exporter.pause() : undefined;
+    if (at !== undefined) console.error(`emulator paused; the graph is read as of ${new Date(at * 1000).toISOString()}`);
     for (let i = 0; i < o.runs; i++) {
       const client = promMod.createPromClient(prom.url);
       const start = performance.now();
-      const g = await graphMod.collectGraph(client, adapter, { windowS, levels: ["edge", "version", "service"] });
+      const g = await graphMod.collectGraph(client, adapter, { windowS, levels: ["edge", "version", "service"], ...(at !== undefined ? { at } : {}) });
       const ms = performance.now() - start;
       results.runs.push({ ms, queries: client.queryCount, services: g.services.length, edges: g.edges.length });
       console.error(`run ${i + 1}: ${ms.toFixed(0)} ms, ${client.queryCount} queries, ${g.services.length} services, ${g.edges.length} edges`);
@@ -253,7 +267,7 @@ async function main() {
     const serverSide = ["edge", "version", "service"].flatMap((level) => [0.5, 0.95, 0.99].map((quantile) => adapter.latencyQuery(quantile, windowS, level)));
     for (const query of [q.requests, q.buckets.query, ...serverSide]) {
       const start = performance.now();
-      const rows = await instant(prom.url, query);
+      const rows = await instant(prom.url, query, at);
       results.perQuery.push({ ms: performance.now() - start, rows: rows.length, query });
       console.error(`  ${(performance.now() - start).toFixed(0).padStart(6)} ms ${String(rows.length).padStart(5)} rows  ${query.slice(0, 90)}`);
     }
@@ -262,9 +276,9 @@ async function main() {
     const perEdgeStart = performance.now();
     for (const e of sample) {
       const sel = `reporter="destination",source_workload="${e.src.name}-v1",source_workload_namespace="${e.src.ns}",destination_service="${e.dst.name}.${e.dst.ns}.svc.cluster.local",destination_version="${e.version}"`;
-      await instant(prom.url, `sum(rate(istio_requests_total{${sel}}[${windowS}s]))`);
-      await instant(prom.url, `sum(rate(istio_requests_total{${sel},response_code=~"5.."}[${windowS}s]))`);
-      for (const q of [0.5, 0.95, 0.99]) await instant(prom.url, `histogram_quantile(${q}, sum by (le) (rate(istio_request_duration_milliseconds_bucket{${sel}}[${windowS}s])))`);
+      await instant(prom.url, `sum(rate(istio_requests_total{${sel}}[${windowS}s]))`, at);
+      await instant(prom.url, `sum(rate(istio_requests_total{${sel},response_code=~"5.."}[${windowS}s]))`, at);
+      for (const q of [0.5, 0.95, 0.99]) await instant(prom.url, `histogram_quantile(${q}, sum by (le) (rate(istio_request_duration_milliseconds_bucket{${sel}}[${windowS}s])))`, at);
     }
     const perEdgeMs = (performance.now() - perEdgeStart) / sample.length;
     results.perEdge = { queriesPerEdge: 5, queries: 5 * mesh.edges.length, sampledEdges: sample.length, msPerEdge: perEdgeMs, extrapolatedMs: perEdgeMs * mesh.edges.length };
