@@ -39,16 +39,9 @@ for arg in "$@"; do
   esac
 done
 
-if [[ -z "${MESHOPS_TOOLS_DIR:-}" ]]; then
-  [[ -n "${HOME:-}" ]] || die "neither MESHOPS_TOOLS_DIR nor HOME is set; cannot choose a cache directory"
-fi
-TOOLS_DIR="${MESHOPS_TOOLS_DIR:-$HOME/.cache/meshops/tools}"
-mkdir -p "$TOOLS_DIR/bin" || die "cannot create $TOOLS_DIR/bin"
-TOOLS_DIR="$(cd "$TOOLS_DIR" && pwd -P)"   # absolute, so the exported PATH works from any directory
-BIN_DIR="$TOOLS_DIR/bin"
-
 # shellcheck source=scripts/lib/go-tools.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/go-tools.sh"
+tools_dir
 
 # go_install NAME PKG VERSION [LDFLAGS]
 go_install() {

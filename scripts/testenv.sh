@@ -82,16 +82,6 @@ usage() { awk 'NR == 1 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "$0" 
 
 # ------------------------------------------------------------------ build ----------
 
-tools_dir() {
-  if [[ -z "${MESHOPS_TOOLS_DIR:-}" ]]; then
-    [[ -n "${HOME:-}" ]] || die "neither MESHOPS_TOOLS_DIR nor HOME is set; cannot choose a cache directory"
-  fi
-  TOOLS_DIR="${MESHOPS_TOOLS_DIR:-$HOME/.cache/meshops/tools}"
-  mkdir -p "$TOOLS_DIR/bin" || die "cannot create $TOOLS_DIR/bin"
-  TOOLS_DIR="$(cd "$TOOLS_DIR" && pwd -P)"
-  BIN_DIR="$TOOLS_DIR/bin"
-}
-
 # The stamp records the pinned version, a hash of the build module's go.mod/go.sum and
 # BUILD_REV, so a bumped dependency, a new replace or changed build flags trigger a rebuild.
 stamp_of() {  # stamp_of VERSION MODULE_DIR
