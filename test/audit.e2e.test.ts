@@ -4,7 +4,7 @@
  * approvals.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { commit, git, gitRepo, unique } from "./helpers.js";
+import { commit, git, gitRepo, reviewsVirtualService as vs, unique } from "./helpers.js";
 import { meshopsAsync, startFakeGitLab, type FakeGitLab } from "./gitlab-server.js";
 
 let kubeconfig = "";
@@ -17,18 +17,6 @@ afterAll(async () => {
   await gl.close();
 });
 
-const vs = (ns: string, w1: number, w2: number): string => `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: reviews, namespace: ${ns}}
-spec:
-  hosts: [reviews]
-  http:
-  - route:
-    - destination: {host: reviews, subset: v1}
-      weight: ${w1}
-    - destination: {host: reviews, subset: v2}
-      weight: ${w2}
-`;
 const nsYaml = (ns: string): string => `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${ns}}\n`;
 const policy = (ns: string): string => `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy

@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
-import { commit, crdsDir, git, gitRepo, unique } from "./helpers.js";
+import { commit, crdsDir, git, gitRepo, reviewsVirtualService as vs, unique } from "./helpers.js";
 import { meshopsAsync, startFakeGitLab, type FakeGitLab } from "./gitlab-server.js";
 
 let kubeconfig = "";
@@ -21,18 +21,6 @@ afterAll(async () => {
 });
 beforeEach(() => gl.reset());
 
-const vs = (ns: string, w1: number, w2: number): string => `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: reviews, namespace: ${ns}}
-spec:
-  hosts: [reviews]
-  http:
-  - route:
-    - destination: {host: reviews, subset: v1}
-      weight: ${w1}
-    - destination: {host: reviews, subset: v2}
-      weight: ${w2}
-`;
 const base = (ns: string): string => `apiVersion: v1
 kind: Namespace
 metadata: {name: ${ns}, labels: {istio-injection: enabled}}

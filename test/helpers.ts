@@ -111,3 +111,19 @@ export interface JsonReport {
   summary: { errors: number; warnings: number; objects: number; environments: string[]; schemas: Record<string, number>; unvalidated: number };
   objects: { env: string; file: string; line: number; schema?: string; resource: { kind: string; name: string } }[];
 }
+
+/** A VirtualService splitting `reviews` between subsets v1 and v2 (the weight-shift fixture of the e2e tests). */
+export function reviewsVirtualService(ns: string, w1: number, w2: number): string {
+  return `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: ${ns}}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: reviews, subset: v1}
+      weight: ${w1}
+    - destination: {host: reviews, subset: v2}
+      weight: ${w2}
+`;
+}
