@@ -1,49 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { createWebhookServer, signBody, signingKey, tokensEqual, type MergeRequestEvent, type PushEvent, type WebhookServer, type WebhookServerOptions } from "./webhook.js";
+import { pushPayload } from "../../test/gitlab-payloads.js";
 
 const secret = "s3cr3t-hook-token-7f1c";
-
-/** GitLab's documented Push Hook example (webhook_events.md), trimmed to fewer fields, branch renamed to main. */
-function pushPayload(over: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    object_kind: "push",
-    event_name: "push",
-    before: "95790bf891e76fee5e1747ab589903a6a1f80f22",
-    after: "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
-    ref: "refs/heads/main",
-    ref_protected: true,
-    checkout_sha: "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
-    user_id: 4,
-    user_name: "John Smith",
-    user_username: "jsmith",
-    user_email: "john@example.com",
-    project_id: 15,
-    project: {
-      id: 15,
-      name: "Diaspora",
-      web_url: "http://example.com/mike/diaspora",
-      namespace: "Mike",
-      path_with_namespace: "mike/diaspora",
-      default_branch: "main",
-    },
-    commits: [
-      {
-        id: "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
-        message: "fixed readme",
-        title: "fixed readme",
-        timestamp: "2012-01-03T23:36:29+02:00",
-        url: "http://example.com/mike/diaspora/commit/da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
-        author: { name: "GitLab dev user", email: "gitlabdev@dv6700.(none)" },
-        added: ["CHANGELOG"],
-        modified: ["app/controller/application.rb"],
-        removed: [],
-      },
-    ],
-    total_commits_count: 4,
-    ...over,
-  };
-}
 
 /** GitLab's documented Merge Request Hook example, trimmed. */
 const mrPayload = {
