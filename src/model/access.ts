@@ -182,32 +182,19 @@ export function accessEntriesOf(model: MeshModel, w: WorkloadView, sources: read
   // options, mesh and name once per workload, not per cell (a diff decides hundreds of thousands of cells)
   const o = { ...defaultAccessOptions(), ...opts };
   const workload = `${w.namespace}/${w.name}`;
-  if (linkerdInjected(model, w)) {
-    // A Linkerd decision reads a source only through the identities, ServiceAccounts and namespaces the model's
-    // authentications name: sources that match the same ones are decided once per port.
-    const signature = linkerdSourceSignature(model, o.trustDomain);
-    const keys = sources.map(signature);
-    for (const port of workloadPorts(model, w)) {
-      const decided = new Map<string, AccessDecision>();
-      sources.forEach((source, i) => {
-        const k = keys[i]!;
-        let decision = decided.get(k);
-        if (!decision) decided.set(k, (decision = linkerdDecision(model, { source, workload: w, port }, o)));
-        out.push({ workload, namespace: w.namespace, port, source, decision });
-      });
-    }
-    return out;
-  }
-  // An Istio decision reads a source only through the principal and namespace patterns of the workload's
-  // policies: ServiceAccounts that match the same patterns get the same decision, which is made once per port.
-  const signature = istioSourceSignature(policiesFor(model, w), o.trustDomain);
+  // A decision reads a source only through what the policies name — Linkerd: the identities, ServiceAccounts and
+  // namespaces of the model's authentications; Istio: the principal and namespace patterns of the workload's
+  // policies. Sources with the same signature get the same decision, made once per port.
+  const linkerd = linkerdInjected(model, w);
+  const decide = linkerd ? linkerdDecision : istioDecision;
+  const signature = linkerd ? linkerdSourceSignature(model, o.trustDomain) : istioSourceSignature(policiesFor(model, w), o.trustDomain);
   const keys = sources.map(signature);
   for (const port of workloadPorts(model, w)) {
     const decided = new Map<string, AccessDecision>();
     sources.forEach((source, i) => {
       const k = keys[i]!;
       let decision = decided.get(k);
-      if (!decision) decided.set(k, (decision = istioDecision(model, { source, workload: w, port }, o)));
+      if (!decision) decided.set(k, (decision = decide(model, { source, workload: w, port }, o)));
       out.push({ workload, namespace: w.namespace, port, source, decision });
     });
   }
