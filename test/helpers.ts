@@ -127,3 +127,19 @@ spec:
       weight: ${w2}
 `;
 }
+
+/** A kubeconfig file whose only context, "gone", points at a port nothing listens on (an unreachable cluster). */
+export function unreachableKubeconfig(): string {
+  const dir = writeTree({
+    kubeconfig: [
+      "apiVersion: v1",
+      "kind: Config",
+      "clusters: [{ name: gone, cluster: { server: 'https://127.0.0.1:1' } }]",
+      "users: [{ name: u, user: { token: t } }]",
+      "contexts: [{ name: gone, context: { cluster: gone, user: u } }]",
+      "current-context: gone",
+      "",
+    ].join("\n"),
+  });
+  return join(dir, "kubeconfig");
+}

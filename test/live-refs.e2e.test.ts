@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { createKubeClient, type KubeClient } from "../src/cluster/client.js";
 import { loadKubeConfig } from "../src/cluster/kubeconfig.js";
-import { meshops, unique, writeTree, yieldToEventLoop, type JsonReport } from "./helpers.js";
+import { type JsonReport, meshops, unique, unreachableKubeconfig, writeTree, yieldToEventLoop } from "./helpers.js";
 
 const ns = unique("live-refs");
 const grant = unique("meshops-test-list-services");
@@ -164,25 +164,15 @@ describe("meshops check with live references", () => {
   });
 
   it("says once that an unreachable cluster was not consulted and checks against the repository only; exit 3 only with --require-live-refs", () => {
-    const kc = writeTree({
-      kubeconfig: [
-        "apiVersion: v1",
-        "kind: Config",
-        "clusters: [{ name: gone, cluster: { server: 'https://127.0.0.1:1' } }]",
-        "users: [{ name: u, user: { token: t } }]",
-        "contexts: [{ name: gone, context: { cluster: gone, user: u } }]",
-        "current-context: gone",
-        "",
-      ].join("\n"),
-    });
+    const kubeconfigFile = unreachableKubeconfig();
     const dir = repo();
     const offline = check(dir, []);
-    const r = check(dir, ["--kubeconfig", join(kc, "kubeconfig"), "--context", "gone"]);
+    const r = check(dir, ["--kubeconfig", kubeconfigFile, "--context", "gone"]);
     expect(r.code).toBe(0);
     expect(r.stderr).toBe("meshops check: live references were not consulted for staging: cluster gone at https://127.0.0.1:1 is unreachable: connect ECONNREFUSED 127.0.0.1:1; references were checked against the repository only\n");
     expect(r.report.notes).toHaveLength(1);
     expect(lines(r.report)).toEqual(lines(offline.report));
-    const required = meshops(["check", "--kubeconfig", join(kc, "kubeconfig"), "--context", "gone", "--require-live-refs"], { cwd: dir });
+    const required = meshops(["check", "--kubeconfig", kubeconfigFile, "--context", "gone", "--require-live-refs"], { cwd: dir });
     expect(required.code).toBe(3);
     expect(required.stderr).toMatch(/^meshops: cluster gone at https:\/\/127\.0\.0\.1:1 is unreachable/);
   });

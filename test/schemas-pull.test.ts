@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import { meshops, writeTree } from "./helpers.js";
+import { meshops, unreachableKubeconfig, writeTree } from "./helpers.js";
 
 describe("meshops schemas pull", () => {
   const kubeconfig = inject("kubeconfig");
@@ -60,18 +60,8 @@ describe("meshops schemas pull", () => {
   });
 
   it("fails with exit 3 and one line when the cluster is unreachable", () => {
-    const kc = writeTree({
-      kubeconfig: [
-        "apiVersion: v1",
-        "kind: Config",
-        "clusters: [{ name: gone, cluster: { server: 'https://127.0.0.1:1' } }]",
-        "users: [{ name: u, user: { token: t } }]",
-        "contexts: [{ name: gone, context: { cluster: gone, user: u } }]",
-        "current-context: gone",
-        "",
-      ].join("\n"),
-    });
-    const r = meshops(["schemas", "pull", "--kubeconfig", join(kc, "kubeconfig")], { env });
+    const kubeconfigFile = unreachableKubeconfig();
+    const r = meshops(["schemas", "pull", "--kubeconfig", kubeconfigFile], { env });
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/^meshops: cluster gone at https:\/\/127\.0\.0\.1:1 is unreachable: connect ECONNREFUSED 127\.0\.0\.1:1\n$/);
     expect(existsSync(join(cache, "gone.json"))).toBe(false);
