@@ -24,7 +24,8 @@
 #   scripts/testenv.sh prometheus start|stop|reload [--dir DIR]
 #       the environment's Prometheus alone (`up` starts it and `down` stops it with the rest):
 #       start adds it to a running environment that has none (or restarts a dead one) and
-#       records PROMETHEUS_URL, PROMETHEUS_TARGETS_DIR, PROMETHEUS_PID in DIR/env; reload
+#       records PROMETHEUS_URL, PROMETHEUS_TARGETS_DIR, PROMETHEUS_RULES_DIR, PROMETHEUS_PID
+#       in DIR/env; reload
 #       re-reads DIR/prometheus/prometheus.yml (POST /-/reload).
 #   scripts/testenv.sh jaeger start|stop [--dir DIR]
 #       the environment's Jaeger alone (`up` starts it and `down` stops it with the rest):
@@ -46,6 +47,8 @@
 # second; Prometheus then needs up to 5s more to start scraping a new target), in the format
 #   [{"targets": ["127.0.0.1:PORT"], "labels": {"job": "meshsim", ...}}]
 # so a test registers a scrape target by writing one file and removes it by deleting it.
+# Rule files: DIR/prometheus/rules/*.yml (PROMETHEUS_RULES_DIR), read on start and on
+# POST /-/reload (a test writes its file, then reloads).
 #
 # stdout (and nothing else goes there):
 #   build:  kube-apiserver <version> <path> / etcd <version> <path> / jaeger <version> <path>
@@ -575,6 +578,7 @@ prometheus_env_lines() {
   printf 'PROMETHEUS_URL=%q\n' "http://127.0.0.1:$PROM_PORT"
   printf 'PROMETHEUS_PID=%q\n' "$(<"$DIR/run/prometheus.pid")"
   printf 'PROMETHEUS_TARGETS_DIR=%q\n' "$DIR/prometheus/targets"
+  printf 'PROMETHEUS_RULES_DIR=%q\n' "$DIR/prometheus/rules"
   printf 'PROMETHEUS_CONFIG=%q\n' "$DIR/prometheus/prometheus.yml"
 }
 
@@ -585,13 +589,15 @@ update_env_prometheus() {
 }
 
 write_prometheus_config() {
-  mkdir -p "$DIR/prometheus/targets" "$DIR/prometheus/data"
+  mkdir -p "$DIR/prometheus/targets" "$DIR/prometheus/rules" "$DIR/prometheus/data"
   cat > "$DIR/prometheus/prometheus.yml.tmp" <<PROMETHEUS_EOF
 # Written by scripts/testenv.sh for the test environment in $DIR; reload with POST /-/reload.
 global:
   scrape_interval: 1s
   scrape_timeout: 1s
   evaluation_interval: 1s
+# Rule files tests drop in (then POST /-/reload; Prometheus does not watch them).
+rule_files: ["$DIR/prometheus/rules/*.yml"]
 scrape_configs:
   # Scrape targets are registered at run time by writing file_sd JSON files here
   # (meshsim --targets-dir does); a target's labels may override job.

@@ -13,7 +13,8 @@
  *   `inject("prometheusTargetsDir")` (a folder of file_sd JSON files: write
  *   `[{"targets":["127.0.0.1:PORT"],"labels":{...}}]` to DIR/<unique>.json to be scraped
  *   every second, delete the file to stop); also process.env.PROMETHEUS_URL_TESTENV and
- *   PROMETHEUS_TARGETS_DIR_TESTENV;
+ *   PROMETHEUS_TARGETS_DIR_TESTENV; `inject("prometheusRulesDir")` (rule files `*.yml` loaded on
+ *   POST /-/reload);
  * - hands Jaeger to the tests: `inject("jaegerUrl")` (its HTTP query API, http://127.0.0.1:PORT:
  *   /api/services, /api/traces?service=...) and `inject("jaegerOtlpUrl")` (its OTLP/HTTP receiver,
  *   http://127.0.0.1:PORT; POST /v1/traces); also process.env.JAEGER_URL_TESTENV and
@@ -44,6 +45,8 @@ declare module "vitest" {
     prometheusUrl: string;
     /** Folder of Prometheus file_sd target files (`*.json`, re-read within 1s): write one to be scraped, delete it to stop. */
     prometheusTargetsDir: string;
+    /** Folder of Prometheus rule files (`*.yml`): write one, then POST /-/reload to load it. */
+    prometheusRulesDir: string;
     /** The test environment's Jaeger query API, `http://127.0.0.1:PORT` (GET /api/services, /api/traces?service=...). */
     jaegerUrl: string;
     /** The test environment's Jaeger OTLP/HTTP receiver, `http://127.0.0.1:PORT` (POST /v1/traces, protobuf or JSON). */
@@ -121,6 +124,8 @@ function providePrometheus(project: TestProject, env: Record<string, string>, wh
   process.env.PROMETHEUS_TARGETS_DIR_TESTENV = targets;
   project.provide("prometheusUrl", url);
   project.provide("prometheusTargetsDir", targets);
+  // an environment started before rule files were part of it has none: the rules test says so
+  project.provide("prometheusRulesDir", env.PROMETHEUS_RULES_DIR ?? "");
 }
 
 function provideJaeger(project: TestProject, env: Record<string, string>, where: string): void {

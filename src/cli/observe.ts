@@ -46,6 +46,8 @@ export function parseDurationS(text: string, flag: string): number {
 export interface CommonFlags {
   env?: string;
   window: string;
+  /** top, graph, metrics: read meshops' recording rules (auto), never (off), or fail without them (require). */
+  recordingRules?: "auto" | "off" | "require";
   prometheus?: string;
   mesh?: MeshKind;
   match?: string;
@@ -147,6 +149,15 @@ function commonOptions(cmd: Command, windowDefault: string): Command {
     .option("--match <matchers>", 'extra label matchers for every query, e.g. cluster="prod"');
 }
 
+/** --recording-rules, for the commands that build a graph. */
+function withRulesOption(cmd: Command): Command {
+  return cmd.addOption(
+    new Option("--recording-rules <mode>", "read the recorded series of `meshops prometheus rules` when Prometheus evaluates them for this window (auto), never (off), or fail without them (require)")
+      .choices(["auto", "off", "require"])
+      .default("auto"),
+  );
+}
+
 /** Prometheus answered with an error that is not about reachability (422, ...): report it as a backend failure. */
 function backendFailure(io: Io, setExit: (code: number) => void, e: unknown): boolean {
   if ((e as { code?: unknown }).code !== "prometheus_error") return false;
@@ -162,12 +173,12 @@ export function registerObserve(program: Command, io: Io, setExit: (code: number
     const target = await resolveTarget(io, flags, path, { needEnv: false });
     for (const n of target.notes) io.stderr(`meshops: ${n}\n`);
     const prom = deps.prom(target.url);
-    const graph = await collectGraph(prom, target.adapter, { windowS, levels });
+    const graph = await collectGraph(prom, target.adapter, { windowS, levels, recordingRules: flags.recordingRules ?? "auto", now: deps.now });
     for (const w of prom.warnings) io.stderr(`meshops: prometheus warning: ${w}\n`);
     return { graph, target, prom };
   };
 
-  commonOptions(program.command("top").description("per service and version: rps, success rate, p50/p95/p99 latency and mTLS share from the mesh's metrics"), "5m")
+  withRulesOption(commonOptions(program.command("top").description("per service and version: rps, success rate, p50/p95/p99 latency and mTLS share from the mesh's metrics"), "5m"))
     .addOption(new Option("-f, --format <format>", "output format").choices(["text", "json"]).default("text"))
     .action(async (path: string | undefined, flags: CommonFlags & { format: "text" | "json" }) => {
       try {
@@ -182,7 +193,7 @@ export function registerObserve(program: Command, io: Io, setExit: (code: number
       }
     });
 
-  commonOptions(program.command("graph").description("the service graph (services, versions, client workloads; edges with rps, errors, latency, mTLS) from the mesh's metrics"), "5m")
+  withRulesOption(commonOptions(program.command("graph").description("the service graph (services, versions, client workloads; edges with rps, errors, latency, mTLS) from the mesh's metrics"), "5m"))
     .addOption(new Option("-f, --format <format>", "output format").choices(["dot", "mermaid", "json"]).default("dot"))
     .action(async (path: string | undefined, flags: CommonFlags & { format: "dot" | "mermaid" | "json" }) => {
       try {
@@ -195,7 +206,7 @@ export function registerObserve(program: Command, io: Io, setExit: (code: number
       }
     });
 
-  commonOptions(program.command("metrics").description("per-service p95 latency, error ratio and rps as a GitLab metrics report (OpenMetrics)"), "5m")
+  withRulesOption(commonOptions(program.command("metrics").description("per-service p95 latency, error ratio and rps as a GitLab metrics report (OpenMetrics)"), "5m"))
     .addOption(new Option("-f, --format <format>", "output format").choices(["openmetrics", "json"]).default("openmetrics"))
     .option("-o, --output <file>", "write the report to a file")
     .action(async (path: string | undefined, flags: CommonFlags & { format: "openmetrics" | "json"; output?: string }) => {
@@ -212,6 +223,8 @@ export function registerObserve(program: Command, io: Io, setExit: (code: number
         if (!backendFailure(io, setExit, e)) throw e;
       }
     });
+
+  registerPrometheusRules(program, io, setExit);
 
   commonOptions(program.command("correlate").description("anomalies in error ratio and p95 latency per service, version and edge, each attributed to the applied revision that most likely caused it"), "1m")
     .option("--since <duration>", "how far back to look", "6h")
@@ -242,4 +255,60 @@ export interface CorrelateFlags {
   context?: string;
   kubeconfig?: string;
   format: "text" | "markdown" | "json";
+}
+
+interface RulesFlags {
+  env?: string;
+  mesh?: MeshKind;
+  match?: string;
+  window: string;
+  interval: string;
+  format: "rules" | "prometheusrule";
+  name: string;
+  namespace?: string;
+  output?: string;
+  chdir?: string;
+}
+
+/** `meshops prometheus rules`: the recording rules that make `graph`, `top` and `metrics` cheap on large meshes. */
+function registerPrometheusRules(program: Command, io: Io, setExit: (code: number) => void): void {
+  const prometheus = program.command("prometheus").description("Prometheus: recording rules for meshops' graph queries");
+  addCommonOptions(prometheus.command("rules").description("write Prometheus recording rules that precompute the service graph (top, graph and metrics read them when loaded)"))
+    .argument("[path]", "repository folder (default: found from the current directory)")
+    .option("-e, --env <name>", "environment (default: the only one)")
+    .addOption(new Option("--mesh <mesh>", "whose metrics (default: from the environment's objects)").choices(["istio", "linkerd"]))
+    .option("--match <matchers>", 'extra label matchers for every query, e.g. cluster="prod" (as given to top/graph)')
+    .option("-w, --window <durations>", "rate windows to record, comma-separated (top, graph and metrics use the rules when their --window is one of them)", "5m")
+    .option("--interval <duration>", "evaluation interval of the rule groups", "30s")
+    .addOption(new Option("-f, --format <format>", "a Prometheus rule file, or a prometheus-operator PrometheusRule object").choices(["rules", "prometheusrule"]).default("rules"))
+    .option("--name <name>", "metadata.name of the PrometheusRule", "meshops-graph")
+    .option("--namespace <ns>", "metadata.namespace of the PrometheusRule")
+    .option("-o, --output <file>", "write to a file instead of stdout")
+    .action(async (path: string | undefined, flags: RulesFlags) => {
+      const { recordingRuleGroups } = await import("../observe/rules.js");
+      const { stringify } = await import("yaml");
+      const windows = flags.window.split(",").map((w) => parseDurationS(w, "--window"));
+      const intervalS = parseDurationS(flags.interval, "--interval");
+      // the rules need the mesh and the matchers, not a reachable Prometheus
+      const target = await resolveTarget(io, { ...flags, window: "5m", prometheus: "http://prometheus.invalid" }, path, { needEnv: false });
+      for (const n of target.notes) io.stderr(`meshops: ${n}\n`);
+      const groups = recordingRuleGroups(target.adapter, windows, intervalS);
+      const doc =
+        flags.format === "prometheusrule"
+          ? {
+              apiVersion: "monitoring.coreos.com/v1",
+              kind: "PrometheusRule",
+              metadata: { name: flags.name, ...(flags.namespace ? { namespace: flags.namespace } : {}), labels: { "app.kubernetes.io/managed-by": "meshops" } },
+              spec: { groups },
+            }
+          : { groups };
+      const header = `# Recording rules for meshops top/graph/metrics (${target.mesh}${target.env ? `, environment ${target.env.name}` : ""}); written by \`meshops prometheus rules\`.\n`;
+      const text = header + stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false });
+      if (flags.output) {
+        const { writeFileSync } = await import("node:fs");
+        writeFileSync(resolve(io.cwd, flags.output), text);
+        io.stderr(`meshops: wrote ${groups.reduce((n, g) => n + g.rules.length, 0)} recording rules in ${groups.length} group(s) to ${flags.output}\n`);
+      } else io.stdout(text);
+      setExit(ExitCode.ok);
+    });
 }

@@ -8,6 +8,7 @@
 import type { Level, MeshAdapter, TrafficKey } from "./mesh.js";
 import type { PromClient, VectorSample } from "./prometheus.js";
 import { histogramQuantile, parseLe, type Bucket } from "./quantile.js";
+import { checkRecordingRules, recordedNames, recordedQueries, RULES_LABEL, type RulesVerdict } from "./rules.js";
 
 /** The quantiles every level reports. */
 export const QUANTILES = [0.5, 0.95, 0.99] as const;
@@ -69,6 +70,10 @@ export interface ServiceGraph {
   edges: GraphEdge[];
   /** Prometheus queries issued to build it. */
   queries: number;
+  /** Where the numbers come from: the raw metrics, or meshops' recording rules (`meshops prometheus rules`). */
+  source: "raw" | "recording-rules";
+  /** Why recorded series were not used (when they were looked for and not usable). */
+  rulesNote?: string;
 }
 
 /** Raw query results, as collectGraph fetched them. */
@@ -140,7 +145,7 @@ export function levelKey(k: TrafficKey, level: Level): string {
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Builds the graph from query results (pure; sorted output). */
-export function buildGraph(adapter: MeshAdapter, inputs: GraphInputs, meta: { windowS: number; at?: number; queries: number }): ServiceGraph {
+export function buildGraph(adapter: MeshAdapter, inputs: GraphInputs, meta: { windowS: number; at?: number; queries: number; source?: ServiceGraph["source"]; rulesNote?: string }): ServiceGraph {
   const byEdge = new Map<string, { key: TrafficKey; acc: Acc }>();
   const byVersion = new Map<string, { key: TrafficKey; acc: Acc }>();
   const byService = new Map<string, Acc>();
@@ -197,7 +202,17 @@ export function buildGraph(adapter: MeshAdapter, inputs: GraphInputs, meta: { wi
   const list = [...services.values()].sort((a, b) => cmp(a.id, b.id));
   for (const s of list) s.versions.sort((a, b) => cmp(a.version, b.version));
   edges.sort((a, b) => cmp(a.from, b.from) || cmp(a.to, b.to));
-  return { mesh: adapter.mesh, windowS: meta.windowS, ...(meta.at !== undefined ? { at: meta.at } : {}), services: list, clients: [...clients].sort(cmp), edges, queries: meta.queries };
+  return {
+    mesh: adapter.mesh,
+    windowS: meta.windowS,
+    ...(meta.at !== undefined ? { at: meta.at } : {}),
+    services: list,
+    clients: [...clients].sort(cmp),
+    edges,
+    queries: meta.queries,
+    source: meta.source ?? "raw",
+    ...(meta.rulesNote ? { rulesNote: meta.rulesNote } : {}),
+  };
 }
 
 /** Options of collectGraph. */
@@ -208,6 +223,13 @@ export interface CollectOptions {
   at?: number;
   /** Levels that need latency quantiles (one bucket query at the finest of them serves all). */
   levels: Level[];
+  /**
+   * Read meshops' recording rules when Prometheus evaluates them for this adapter and window ("auto", the
+   * default), never ("off"), or fail when they are not usable ("require").
+   */
+  recordingRules?: "auto" | "off" | "require";
+  /** The clock the rules' freshness is judged by (default: now). */
+  now?: () => Date;
 }
 
 /** The queries collectGraph issues: the request rate, and the bucket rates at the finest level asked for (if any). */
@@ -216,11 +238,62 @@ export function graphQueries(adapter: MeshAdapter, opts: Pick<CollectOptions, "w
   return { requests: adapter.requestsQuery(opts.windowS), ...(finest ? { buckets: { level: finest, query: adapter.bucketsQuery(opts.windowS, finest) } } : {}) };
 }
 
-/** Queries Prometheus (2 queries, in parallel; 1 without latency levels) and builds the graph. */
+/** `--recording-rules require` and the rules are not usable. Reported like a Prometheus failure (exit 3). */
+export class RecordingRulesUnavailableError extends Error {
+  readonly code: string = "prometheus_error";
+}
+
+/** Whether meshops' recording rules for this graph are usable on `prom` (never throws: a failing rules API is a reason). */
+export async function recordingRulesVerdict(prom: PromClient, adapter: MeshAdapter, opts: Pick<CollectOptions, "windowS" | "now">): Promise<RulesVerdict> {
+  if (!prom.rules) return { usable: false, reason: "this Prometheus client cannot list rules" };
+  try {
+    return checkRecordingRules(await prom.rules(), adapter, opts.windowS, (opts.now ?? (() => new Date()))());
+  } catch (e) {
+    return { usable: false, reason: `the rules API failed: ${(e as Error).message}` };
+  }
+}
+
+/**
+ * Queries Prometheus and builds the graph: from meshops' recording rules when they are usable (2 queries: the
+ * recorded request rates, and every recorded quantile at once), else from the raw metrics (2 queries, in
+ * parallel; 1 without latency levels).
+ */
 export async function collectGraph(prom: PromClient, adapter: MeshAdapter, opts: CollectOptions): Promise<ServiceGraph> {
-  const q = graphQueries(adapter, opts);
   const at = opts.at !== undefined ? { time: opts.at } : {};
+  const mode = opts.recordingRules ?? "auto";
+  const meta = { windowS: opts.windowS, ...(opts.at !== undefined ? { at: opts.at } : {}) };
+  let rulesNote: string | undefined;
+  if (mode !== "off") {
+    const verdict = await recordingRulesVerdict(prom, adapter, opts);
+    if (verdict.usable) {
+      const before = prom.queryCount;
+      const q = recordedQueries(adapter, opts.windowS, opts.levels);
+      const [requests, latencyRows] = await Promise.all([prom.instant(q.requests, at), q.latency ? prom.instant(q.latency, at) : Promise.resolve([])]);
+      if (requests.length > 0) {
+        return buildGraph(adapter, { requests, latency: splitRecordedLatency(adapter, opts.windowS, opts.levels, latencyRows) }, { ...meta, queries: prom.queryCount - before, source: "recording-rules" });
+      }
+      rulesNote = `the recording rules (${RULES_LABEL}="${recordedNames(adapter, opts.windowS).id}") hold no series at the time asked`;
+    } else rulesNote = verdict.reason;
+    if (mode === "require") throw new RecordingRulesUnavailableError(`--recording-rules require: ${rulesNote}`);
+  }
+  const before = prom.queryCount;
+  const q = graphQueries(adapter, opts);
   const [requests, buckets] = await Promise.all([prom.instant(q.requests, at), q.buckets ? prom.instant(q.buckets.query, at) : Promise.resolve(undefined)]);
   const inputs: GraphInputs = { requests, ...(q.buckets && buckets ? { buckets: { level: q.buckets.level, rows: buckets } } : {}) };
-  return buildGraph(adapter, inputs, { windowS: opts.windowS, ...(opts.at !== undefined ? { at: opts.at } : {}), queries: q.buckets ? 2 : 1 });
+  return buildGraph(adapter, inputs, { ...meta, queries: prom.queryCount - before, ...(rulesNote && mode !== "off" ? { rulesNote } : {}) });
+}
+
+/** Recorded quantile rows (one query, all names) → rows per level and quantile, as buildGraph reads them. */
+function splitRecordedLatency(adapter: MeshAdapter, windowS: number, levels: readonly Level[], rows: readonly VectorSample[]): NonNullable<GraphInputs["latency"]> {
+  const names = recordedNames(adapter, windowS);
+  const byName = new Map<string, [Level, number]>();
+  for (const level of levels) for (const q of QUANTILES) byName.set(names.quantile(level, q), [level, q]);
+  const out: NonNullable<GraphInputs["latency"]> = {};
+  for (const row of rows) {
+    const lq = byName.get(row.metric.__name__ ?? "");
+    if (!lq) continue;
+    const perLevel = (out[lq[0]] ??= {});
+    (perLevel[lq[1]] ??= []).push(row);
+  }
+  return out;
 }

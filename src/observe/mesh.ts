@@ -46,6 +46,10 @@ export interface MeshAdapter {
   latencyQuery(quantile: number, windowS: number, level: Level): string;
   /** Per-bucket request rate (`le` kept) grouped at `level`: every quantile at every coarser level is computed from it. */
   bucketsQuery(windowS: number, level: Level): string;
+  /** The labels a latency quantile of `level` is grouped by (without `le`). */
+  levelLabels(level: Level): string[];
+  /** Base names for recorded series: the requests counter without `_total`, the latency histogram without `_bucket`. */
+  metricNames: { requests: string; latency: string };
   /** Reads a requests row's labels. */
   requestKey(labels: Record<string, string>): TrafficKey & { error: boolean; mtls: boolean };
   /** Reads a latency row's labels (fields not grouped at that level are "" ). */
@@ -100,6 +104,8 @@ export function istioAdapter(opts: AdapterOptions & { reporter?: "destination" |
       `sum ${by([...ISTIO_EDGE, "code_class", "connection_security_policy"])} (label_replace(rate(istio_requests_total${sel}[${promDuration(w)}]), "code_class", "\${1}xx", "response_code", "([0-9])[0-9][0-9]"))`,
     latencyQuery: (q, w, level) => `histogram_quantile(${q}, sum ${by(["le", ...ISTIO_LEVEL[level]])} (rate(istio_request_duration_milliseconds_bucket${sel}[${promDuration(w)}])))`,
     bucketsQuery: (w, level) => `sum ${by(["le", ...ISTIO_LEVEL[level]])} (rate(istio_request_duration_milliseconds_bucket${sel}[${promDuration(w)}]))`,
+    levelLabels: (level) => [...ISTIO_LEVEL[level]],
+    metricNames: { requests: "istio_requests", latency: "istio_request_duration_milliseconds" },
     requestKey: (l) => ({
       ...istioKey(l),
       // 5xx and no response at all (response_code 0, Envoy's reset/timeout) are errors, as Flagger and Kiali count them
@@ -147,6 +153,8 @@ export function linkerdAdapter(hints: WorkloadHints = { byWorkload: new Map() },
     requestsQuery: (w) => `sum ${by([...LINKERD_EDGE, "classification", "tls"])} (rate(response_total${sel}[${promDuration(w)}]))`,
     latencyQuery: (q, w, level) => `histogram_quantile(${q}, sum ${by(["le", ...LINKERD_LEVEL[level]])} (rate(response_latency_ms_bucket${sel}[${promDuration(w)}])))`,
     bucketsQuery: (w, level) => `sum ${by(["le", ...LINKERD_LEVEL[level]])} (rate(response_latency_ms_bucket${sel}[${promDuration(w)}]))`,
+    levelLabels: (level) => [...LINKERD_LEVEL[level]],
+    metricNames: { requests: "response", latency: "response_latency_ms" },
     requestKey: (l) => ({ ...key(l), error: l.classification === "failure", mtls: l.tls === "true" }),
     latencyKey: (l, level) => {
       const k = key(l);

@@ -21,6 +21,19 @@ export interface MatrixSeries {
   values: [number, number][];
 }
 
+/** A rule group as the rules API (`GET /api/v1/rules`) lists it; only what meshops reads. */
+export interface RuleGroupInfo {
+  name: string;
+  file?: string;
+  /** Evaluation interval in seconds. */
+  interval: number;
+  /** RFC 3339 time of the group's last evaluation ("0001-01-01T00:00:00Z" before the first). */
+  lastEvaluation?: string;
+  /** Seconds the last evaluation took. */
+  evaluationTime?: number;
+  rules: { type: "recording" | "alerting"; name: string; query: string; labels?: Record<string, string>; health: string; lastError?: string; evaluationTime?: number }[];
+}
+
 /** What every observe function needs from Prometheus (injected; tests pass fakes). */
 export interface PromClient {
   readonly url: string;
@@ -28,6 +41,8 @@ export interface PromClient {
   instant(query: string, opts?: { time?: number }): Promise<VectorSample[]>;
   /** Range query from `start` to `end` (unix seconds) every `stepS` seconds. */
   range(query: string, opts: { start: number; end: number; stepS: number }): Promise<MatrixSeries[]>;
+  /** The recording rules Prometheus evaluates (`GET /api/v1/rules?type=record`); absent in fakes without rules. */
+  rules?(): Promise<RuleGroupInfo[]>;
   /** Queries issued so far (each counted once, however many retries it took). */
   readonly queryCount: number;
   /** Warnings Prometheus returned with results (e.g. a histogram_quantile over non-monotonic buckets). */
@@ -104,11 +119,12 @@ export function createPromClient(url: string, opts: Partial<PromClientOptions> =
   let count = 0;
   const warnings: string[] = [];
 
-  async function call(path: string, params: Record<string, string>): Promise<ApiBody["data"]> {
-    count++;
-    const query = params.query ?? "";
-    const endpoint = `${base}${path}`;
-    const body = new URLSearchParams({ ...params, timeout: `${Math.max(1, Math.floor(o.timeoutMs / 1000))}s` }).toString();
+  async function call(path: string, params: Record<string, string>, method: "POST" | "GET" = "POST"): Promise<ApiBody["data"]> {
+    if (method === "POST") count++;
+    const query = params.query ?? `${method} ${path}`;
+    const form = new URLSearchParams(method === "POST" ? { ...params, timeout: `${Math.max(1, Math.floor(o.timeoutMs / 1000))}s` } : params).toString();
+    const endpoint = method === "POST" ? `${base}${path}` : `${base}${path}${form ? `?${form}` : ""}`;
+    const body = method === "POST" ? form : undefined;
     let lastProblem = "";
     for (let attempt = 0; attempt <= o.retries; attempt++) {
       if (attempt > 0) await o.sleep(o.retryDelayMs * 2 ** (attempt - 1));
@@ -116,9 +132,9 @@ export function createPromClient(url: string, opts: Partial<PromClientOptions> =
       let text: string;
       try {
         res = await o.fetch(endpoint, {
-          method: "POST",
-          headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json", ...o.headers },
-          body,
+          method,
+          headers: { ...(body !== undefined ? { "content-type": "application/x-www-form-urlencoded" } : {}), accept: "application/json", ...o.headers },
+          ...(body !== undefined ? { body } : {}),
           signal: AbortSignal.timeout(o.timeoutMs),
         });
         text = await res.text();
@@ -167,7 +183,31 @@ export function createPromClient(url: string, opts: Partial<PromClientOptions> =
       const data = await call("/api/v1/query_range", { query, start: String(q.start), end: String(q.end), step: `${q.stepS}s` });
       return toMatrix(data);
     },
+    async rules() {
+      const data = (await call("/api/v1/rules", { type: "record" }, "GET")) as { groups?: unknown } | undefined;
+      return toRuleGroups(data?.groups);
+    },
   };
+}
+
+function toRuleGroups(groups: unknown): RuleGroupInfo[] {
+  if (!Array.isArray(groups)) return [];
+  return groups.map((g: Record<string, unknown>) => ({
+    name: String(g.name ?? ""),
+    ...(typeof g.file === "string" ? { file: g.file } : {}),
+    interval: typeof g.interval === "number" ? g.interval : Number(g.interval ?? 0),
+    ...(typeof g.lastEvaluation === "string" ? { lastEvaluation: g.lastEvaluation } : {}),
+    ...(typeof g.evaluationTime === "number" ? { evaluationTime: g.evaluationTime } : {}),
+    rules: (Array.isArray(g.rules) ? g.rules : []).map((r: Record<string, unknown>) => ({
+      type: r.type === "alerting" ? ("alerting" as const) : ("recording" as const),
+      name: String(r.name ?? ""),
+      query: String(r.query ?? ""),
+      ...(r.labels && typeof r.labels === "object" ? { labels: r.labels as Record<string, string> } : {}),
+      health: String(r.health ?? ""),
+      ...(typeof r.lastError === "string" && r.lastError ? { lastError: r.lastError } : {}),
+      ...(typeof r.evaluationTime === "number" ? { evaluationTime: r.evaluationTime } : {}),
+    })),
+  }));
 }
 
 function toVector(data: ApiBody["data"]): VectorSample[] {
