@@ -14,6 +14,10 @@
  *
  * Usage: node bench/observe/run.mjs [--services N] [--edges N] [--scrape S] [--runs N] [--sample N] [--keep-data] [--meshsim]
  *
+ * --rules: Prometheus also evaluates the recording rules of `meshops prometheus rules` (window 4 × scrape, interval
+ * --rule-interval seconds, default 30); the graph is read both from them (the headline) and from the raw series, alternately.
+ * --hold: once the series are ready, print {"prometheus": URL, "windowS", "at"} and keep everything running until
+ * SIGINT/SIGTERM (to try queries by hand).
  * --pause-emulator (with --meshsim): stop meshsim once the window is full and read the graph as of that moment.
  * --meshsim: the series come from meshsim (the telemetry emulator, `--no-kube`: traffic split by replicas, Istio
  * destination reporter only) instead of the in-process exporter; one caller per generated edge's client and service.
@@ -31,7 +35,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, "..", "..");
 
 function parseArgs(argv) {
-  const o = { services: 1000, edges: 5000, scrape: 5, runs: 5, sample: 20, keepData: false, meshsim: false, pauseEmulator: false };
+  const o = { services: 1000, edges: 5000, scrape: 5, runs: 5, sample: 20, keepData: false, meshsim: false, pauseEmulator: false, ruleInterval: 30 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => Number(argv[++i]);
@@ -43,6 +47,9 @@ function parseArgs(argv) {
     else if (a === "--keep-data") o.keepData = true;
     else if (a === "--meshsim") o.meshsim = true;
     else if (a === "--pause-emulator") o.pauseEmulator = true;
+    else if (a === "--hold") o.hold = true;
+    else if (a === "--rules") o.rules = true;
+    else if (a === "--rule-interval") o.ruleInterval = next();
     else throw new Error(`unknown option ${a}`);
   }
   return o;
@@ -179,12 +186,14 @@ function freePort() {
   });
 }
 
-async function startPrometheus(target, scrapeS) {
+async function startPrometheus(target, scrapeS, rules) {
   const dir = mkdtempSync(join(tmpdir(), "meshops-bench-observe-"));
   const port = await freePort();
+  // rule files are YAML; JSON is YAML
+  if (rules) writeFileSync(join(dir, "rules.yml"), JSON.stringify(rules, null, 1));
   writeFileSync(
     join(dir, "prometheus.yml"),
-    `global: { scrape_interval: ${scrapeS}s, evaluation_interval: ${scrapeS}s }\nscrape_configs:\n  - job_name: bench\n    scrape_timeout: ${scrapeS}s\n    sample_limit: 0\n    static_configs: [{ targets: ["${target}"] }]\n`,
+    `global: { scrape_interval: ${scrapeS}s, evaluation_interval: ${scrapeS}s }\n${rules ? `rule_files: ["${join(dir, "rules.yml")}"]\n` : ""}scrape_configs:\n  - job_name: bench\n    scrape_timeout: ${scrapeS}s\n    sample_limit: 0\n    static_configs: [{ targets: ["${target}"] }]\n`,
   );
   const child = spawn("prometheus", [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"], { stdio: ["ignore", "ignore", "inherit"] });
   const url = `http://127.0.0.1:${port}`;
@@ -213,6 +222,27 @@ async function instant(url, query, time) {
   return (await r.json()).data?.result ?? [];
 }
 
+/** How far the recorded graph is from the raw one: same edges, and the relative differences of rps and p95. */
+function compareGraphs(a, b) {
+  if (!a || !b) return undefined;
+  const key = (e) => `${e.from}>${e.to}`;
+  const bEdges = new Map(b.edges.map((e) => [key(e), e]));
+  const rel = (x, y) => (x === undefined || y === undefined ? undefined : Math.abs(x - y) / Math.max(Math.abs(y), 1e-9));
+  const rps = [];
+  const p95 = [];
+  let common = 0;
+  for (const e of a.edges) {
+    const o = bEdges.get(key(e));
+    if (!o) continue;
+    common++;
+    rps.push(rel(e.signals.rps, o.signals.rps));
+    const d = rel(e.signals.p95Ms, o.signals.p95Ms);
+    if (d !== undefined) p95.push(d);
+  }
+  const med = (xs) => (xs.length ? xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)] : undefined);
+  return { recordedEdges: a.edges.length, rawEdges: b.edges.length, commonEdges: common, medianRelDiffRps: med(rps), medianRelDiffP95: med(p95) };
+}
+
 /** Compiles src/ into a private folder; errors in files observe does not import are reported but do not stop the bench. */
 function build() {
   const out = mkdtempSync(join(tmpdir(), "meshops-bench-observe-dist-"));
@@ -228,15 +258,18 @@ async function main() {
   const graphMod = await import(pathToFileURL(join(dist, "observe", "graph.js")).href);
   const meshMod = await import(pathToFileURL(join(dist, "observe", "mesh.js")).href);
   const promMod = await import(pathToFileURL(join(dist, "observe", "prometheus.js")).href);
+  const rulesMod = await import(pathToFileURL(join(dist, "observe", "rules.js")).href);
   const mesh = generateMesh(o.services, o.edges);
   const versions = mesh.services.reduce((n, s) => n + s.versions.length, 0);
   console.error(`mesh: ${o.services} services (${versions} versions), ${mesh.edges.length} edges; scrape every ${o.scrape}s`);
   const exporter = o.meshsim ? await startMeshsim(mesh) : await startExporter(mesh.edges);
-  const prom = await startPrometheus(exporter.target, o.scrape);
-  const results = { services: o.services, versions, edges: mesh.edges.length, scrapeS: o.scrape, cpus: cpus().length, load: loadavg()[0], runs: [] };
+  const windowS = 4 * o.scrape;
+  // --rules: the recording rules `meshops prometheus rules --window <windowS>s --interval <rule-interval>s` writes
+  const rules = o.rules ? { groups: rulesMod.recordingRuleGroups(meshMod.istioAdapter(), [windowS], o.ruleInterval) } : undefined;
+  const prom = await startPrometheus(exporter.target, o.scrape, rules);
+  const results = { services: o.services, versions, edges: mesh.edges.length, scrapeS: o.scrape, ...(o.rules ? { ruleIntervalS: o.ruleInterval } : {}), cpus: cpus().length, load: loadavg()[0], rules: Boolean(rules), runs: [], rawRuns: [] };
   try {
     // wait until every edge has two scrapes inside the rate window
-    const windowS = 4 * o.scrape;
     const t0 = Date.now();
     for (;;) {
       const [c] = await instant(prom.url, `count(rate(istio_requests_total{response_code="200"}[${windowS}s]))`);
@@ -247,18 +280,79 @@ async function main() {
     await new Promise((r) => setTimeout(r, 2 * o.scrape * 1000));
     console.error(`series ready after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const adapter = meshMod.istioAdapter();
+    let evalAt;
+    if (rules) {
+      // two evaluations of the rule group that started after the window was full: the recorded series are complete
+      const client = promMod.createPromClient(prom.url);
+      const readyAt = Date.now();
+      let evaluations = 0;
+      let last = "";
+      evalAt = undefined;
+      for (;;) {
+        const verdict = await graphMod.recordingRulesVerdict(client, adapter, { windowS });
+        const [group] = await client.rules();
+        if (verdict.usable && group.lastEvaluation !== last && Date.parse(group.lastEvaluation) > readyAt) {
+          evaluations++;
+          last = group.lastEvaluation;
+        }
+        if (evaluations >= 2) {
+          evalAt = Math.floor(Date.parse(last) / 1000);
+          break;
+        }
+        if (Date.now() - readyAt > 300_000) throw new Error(`the recording rules were not usable within 5 minutes: ${verdict.reason ?? "evaluations missing"}`);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      console.error(`recording rules evaluated twice after ${((Date.now() - readyAt) / 1000).toFixed(1)} s`);
+    }
     // with --meshsim --pause-emulator: the emulator stops (SIGSTOP) once the window is full and the graph is read
     // as of that moment: the emulator writing ~100 MB of exposition per scrape is test equipment competing for the
     // same 2 cores, which no production Prometheus shares with the emulated mesh
-    const at = o.pauseEmulator && exporter.pause ? exporter.pause() : undefined;
+    let at = o.pauseEmulator && exporter.pause ? exporter.pause() : undefined;
+    if (rules) {
+      // the recorded series must hold every edge at the time the graph is read; if the pause fell between an
+      // evaluation's start and its samples, read as of the last evaluation's own time instead
+      const recorded = rulesMod.recordedQueries(adapter, windowS, []).requests;
+      const countAt = async (time) => Number((await instant(prom.url, `count(${recorded})`, time))[0]?.value?.[1] ?? 0);
+      if ((await countAt(at)) < (exporter.expectedSeries ?? mesh.edges.length)) {
+        const [group] = await promMod.createPromClient(prom.url).rules();
+        const evalAt = Math.ceil(Date.parse(group.lastEvaluation) / 1000);
+        console.error(`recorded series incomplete at ${at ?? "now"} (${await countAt(at)}); reading as of the last rule evaluation (${new Date(evalAt * 1000).toISOString()}, ${await countAt(evalAt)} series)`);
+        if (at !== undefined) at = Math.min(at, evalAt);
+      }
+    }
     if (at !== undefined) console.error(`emulator paused; the graph is read as of ${new Date(at * 1000).toISOString()}`);
-    for (let i = 0; i < o.runs; i++) {
+    if (o.hold) {
+      // for experiments: keep Prometheus (and the series source) running until interrupted
+      console.log(JSON.stringify({ prometheus: prom.url, windowS, ...(at !== undefined ? { at } : {}) }));
+      await new Promise((r) => {
+        process.once("SIGINT", r);
+        process.once("SIGTERM", r);
+      });
+      return;
+    }
+    const oneGraph = async (mode, time = at) => {
       const client = promMod.createPromClient(prom.url);
       const start = performance.now();
-      const g = await graphMod.collectGraph(client, adapter, { windowS, levels: ["edge", "version", "service"], ...(at !== undefined ? { at } : {}) });
+      const g = await graphMod.collectGraph(client, adapter, { windowS, levels: ["edge", "version", "service"], recordingRules: mode, ...(time !== undefined ? { at: time } : {}) });
       const ms = performance.now() - start;
-      results.runs.push({ ms, queries: client.queryCount, services: g.services.length, edges: g.edges.length });
-      console.error(`run ${i + 1}: ${ms.toFixed(0)} ms, ${client.queryCount} queries, ${g.services.length} services, ${g.edges.length} edges`);
+      return { g, run: { ms, queries: client.queryCount, source: g.source, services: g.services.length, edges: g.edges.length } };
+    };
+    for (let i = 0; i < o.runs; i++) {
+      // with --rules: the recorded and the raw graph alternately, the order flipped every run
+      const modes = rules ? (i % 2 ? ["off", "require"] : ["require", "off"]) : ["off"];
+      for (const mode of modes) {
+        const { run } = await oneGraph(mode);
+        if (mode === "require") results.runs.push(run);
+        else (rules ? results.rawRuns : results.runs).push(run);
+        console.error(`run ${i + 1} ${run.source}: ${run.ms.toFixed(0)} ms, ${run.queries} queries, ${run.services} services, ${run.edges} edges`);
+      }
+    }
+    if (rules) {
+      results.ruleEvaluation = (await promMod.createPromClient(prom.url).rules()).map((gr) => ({ group: gr.name, intervalS: gr.interval, evaluationS: gr.evaluationTime, rules: gr.rules.map((r) => ({ name: r.name, evaluationS: r.evaluationTime })) }));
+      // both read as of the rule evaluation before the pause: the recorded graph is that evaluation's result, the raw
+      // one recomputes it (samples scraped during the evaluation may differ)
+      results.agreement = { at: evalAt, ...compareGraphs((await oneGraph("require", evalAt)).g, (await oneGraph("off", evalAt)).g) };
+      console.error(`recorded vs raw: ${JSON.stringify(results.agreement)}`);
     }
     // where the time goes: each query alone, one after the other; then the 9 histogram_quantile queries the
     // graph would need if Prometheus computed the quantiles (what collectGraph did before it read bucket rates)
@@ -287,17 +381,28 @@ async function main() {
     await exporter.close();
     rmSync(dist, { recursive: true, force: true });
   }
-  const ms = results.runs.map((r) => r.ms).sort((a, b) => a - b);
-  const median = ms[Math.floor(ms.length / 2)];
+  if (o.hold) return;
+  const summary = (runs) => {
+    const ms = runs.map((r) => r.ms).sort((a, b) => a - b);
+    return { ms, median: ms[Math.floor(ms.length / 2)] };
+  };
+  const { ms, median } = summary(results.runs);
   results.medianMs = median;
+  if (rules) results.rawMedianMs = summary(results.rawRuns).median;
   results.targets = { under2s: median < 2000, atMost10Queries: results.runs.every((r) => r.queries <= 10) };
   const rows = [
     ["approach", "queries", "wall time"],
-    ["grouped (meshops graph)", String(results.runs[0]?.queries ?? "-"), `${median.toFixed(0)} ms (median of ${ms.length}; min ${ms[0].toFixed(0)}, max ${ms[ms.length - 1].toFixed(0)})`],
+    [rules ? "recorded (meshops graph, recording rules)" : "grouped (meshops graph)", String(results.runs[0]?.queries ?? "-"), `${median.toFixed(0)} ms (median of ${ms.length}; min ${ms[0].toFixed(0)}, max ${ms[ms.length - 1].toFixed(0)})`],
+    ...(rules
+      ? [["grouped raw (meshops graph --recording-rules off)", String(results.rawRuns[0]?.queries ?? "-"), (({ ms: r, median: m }) => `${m.toFixed(0)} ms (median of ${r.length}; min ${r[0].toFixed(0)}, max ${r[r.length - 1].toFixed(0)})`)(summary(results.rawRuns))]]
+      : []),
     ["per edge (5 per edge)", String(results.perEdge.queries), `~${(results.perEdge.extrapolatedMs / 1000).toFixed(0)} s (extrapolated from ${results.perEdge.sampledEdges} edges, ${results.perEdge.msPerEdge.toFixed(1)} ms each, sequential)`],
   ];
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   console.log(rows.map((r) => r.map((c, i) => c.padEnd(w[i])).join("  ").trimEnd()).join("\n"));
+  if (rules) {
+    for (const gr of results.ruleEvaluation) console.log(`rule group ${gr.group}: last evaluation ${gr.evaluationS?.toFixed(2)} s every ${gr.intervalS} s (${gr.rules.map((r) => `${r.name.replace(/^meshops_/, "")} ${r.evaluationS?.toFixed(2)} s`).join(", ")})`);
+  }
   console.log(`targets: under 2 s ${results.targets.under2s ? "met" : "MISSED"}; ≤ 10 queries ${results.targets.atMost10Queries ? "met" : "MISSED"} (${o.services} services, ${results.edges} edges, ${cpus().length} CPUs, load ${results.load.toFixed(1)})`);
   mkdirSync(join(here, "out"), { recursive: true });
   writeFileSync(join(here, "out", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
