@@ -307,6 +307,14 @@ describe("an API server killed in the middle of an apply", () => {
     expect(live.filter((s) => !inventoried(inv).has(s))).toEqual([]);
     // the dead apply still holds the Lease (it could not release it): the re-run must not wait for its TTL
     expect(await leaseHolder(env)).toMatch(/\/\d+$/);
+    // status tells the apply was interrupted (its holder's process is gone), not that one is running
+    const status = await meshopsAsync(dir, ["status", "--env", env, "--format", "json"]).done;
+    expect(status.code, status.stderr).toBe(0);
+    const row = (JSON.parse(status.stdout) as { environments: { inFlight?: Record<string, unknown> }[] }).environments[0]!;
+    expect(row.inFlight).toMatchObject({ state: "interrupted", commit: head, objects: want.length, by: await leaseHolder(env) });
+    const statusText = await meshopsAsync(dir, ["status", "--env", env]).done;
+    expect(statusText.stdout).toContain(`  interrupted: the apply of ${head.slice(0, 12)} started `);
+    expect(statusText.stdout).toContain(`did not finish (${want.length} objects recorded as pending); run meshops apply --env ${env} to converge`);
 
     const again = await apply(dir, env);
     expect(again.code, again.stderr + again.stdout).toBe(0);
@@ -316,6 +324,8 @@ describe("an API server killed in the middle of an apply", () => {
     await expectConverged(env, want, head);
     expect(await leaseHolder(env)).toBeUndefined();
     await expectNoChanges(dir, env);
+    const after = await meshopsAsync(dir, ["status", "--env", env, "--format", "json"]).done;
+    expect((JSON.parse(after.stdout) as { environments: { inFlight?: unknown }[] }).environments[0]!.inFlight).toBeUndefined();
   }, 240_000);
 
   it("a pruning apply killed half-way deletes the rest when re-run, and nothing that stays in Git", async () => {

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { createKubeClient, type KubeClient } from "../src/cluster/client.js";
 import { KubeError } from "../src/cluster/errors.js";
-import { ensureSystemNamespace } from "../src/cluster/inventory.js";
+import { ensureSystemNamespace, markPending } from "../src/cluster/inventory.js";
+import { clusterStatus } from "../src/cluster/status.js";
 import { acquireLock, LockHeldError, type Clock } from "../src/cluster/lease.js";
 import { loadKubeConfig, parseKubeconfigs, type KubeTarget } from "../src/cluster/kubeconfig.js";
 import { UnreachableError } from "../src/errors.js";
@@ -203,5 +204,18 @@ describe("the apply Lease", () => {
     await waited.release();
     const released = await kube.get({ apiVersion: "coordination.k8s.io/v1", kind: "Lease", namespace: "meshops-system", name: `meshops-apply-${env}` });
     expect((released?.spec as { holderIdentity?: string }).holderIdentity).toBeUndefined();
+  });
+
+  it("status shows an apply recorded as pending as running while its holder holds the Lease, interrupted after", async () => {
+    const env = unique("inflight");
+    const me = `tester@host/${process.pid}`;
+    expect((await clusterStatus(kube, env, [], me)).inFlight).toBeUndefined();
+    const clock = clockAt(Date.now());
+    const lock = await acquireLock(kube, env, "ci@runner/7", clock, { ttlSeconds: 30 });
+    await markPending(kube, env, { startedAt: "2026-11-26T20:00:00.000Z", by: "ci@runner/7", commit: "3f2a9c1", objects: [{ apiVersion: "v1", kind: "ConfigMap", namespace: "default", name: "a" }] });
+    expect((await clusterStatus(kube, env, [], me)).inFlight).toEqual({ state: "running", startedAt: "2026-11-26T20:00:00.000Z", by: "ci@runner/7", commit: "3f2a9c1", objects: 1 });
+    // the holder released without recording an outcome (or its Lease expired): interrupted
+    await lock.release();
+    expect((await clusterStatus(kube, env, [], me)).inFlight?.state).toBe("interrupted");
   });
 });

@@ -4,6 +4,7 @@
  * the other environments are still reported.
  */
 import { Option, type Command } from "commander";
+import { hostname, userInfo } from "node:os";
 import { resolve } from "node:path";
 import type { ClusterStatus } from "../cluster/status.js";
 import { commitInfo, gitRoot } from "../source/git.js";
@@ -63,7 +64,7 @@ export function registerStatus(program: Command, io: Io, setExit: (code: number)
             let kube: import("../cluster/index.js").KubeClient | undefined;
             try {
               kube = cluster.createKubeClient(cluster.loadKubeConfig(target), { maxRetries: 1 });
-              const s = await clusterStatus(kube, env.name, rendered.manifests);
+              const s = await clusterStatus(kube, env.name, rendered.manifests, `${userInfo().username}@${hostname()}/${process.pid}`);
               const atCommit = head && s.applied?.commit ? s.applied.commit === head.commit && !dirty : undefined;
               const drift = s.applied ? await driftCounts(kube, env, { cwd, path, top }) : undefined;
               return { ...base, reachable: true, ...s, ...(atCommit !== undefined ? { atRepositoryCommit: atCommit } : {}), ...(drift ? { drift } : {}) };
@@ -132,6 +133,9 @@ export function renderStatusText(repository: { commit?: string; subject?: string
       out.push(`  when:     ${a.appliedAt} by ${a.appliedBy}${a.author ? `, author ${a.author}` : ""}`);
       if (a.note) out.push(`  note:     ${a.note}`);
     }
+    const f = r.inFlight;
+    if (f?.state === "running") out.push(`  applying: ${f.commit ? f.commit.slice(0, 12) : "a working tree"} since ${f.startedAt} by ${f.by} (${plural(f.objects, "objects")})`);
+    else if (f) out.push(`  interrupted: the apply of ${f.commit ? f.commit.slice(0, 12) : "a working tree"} started ${f.startedAt} by ${f.by} did not finish (${plural(f.objects, "objects")} recorded as pending); run meshops apply --env ${r.env} to converge`);
     const p = r.pending!;
     const counts = `${p.created} to create, ${p.configured} to change, ${p.deleted} to prune, ${p.unchanged} unchanged${p.skipped ? `, ${p.skipped} skipped` : ""}`;
     out.push(`  pending:  ${r.changes ? counts : `none (${counts})`}${r.errors ? `; ${r.errors} objects could not be planned` : ""}`);

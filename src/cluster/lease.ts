@@ -137,6 +137,23 @@ function holderOf(lease: KubeObject | undefined, now: Date): { holder: string; e
   return { holder: spec.holderIdentity, expiresInS, ...(spec.acquireTime ? { since: spec.acquireTime } : {}) };
 }
 
+/** The environment's Lease as another process sees it: no holder, or who holds it and whether that process is provably gone. */
+export interface LeaseHolder {
+  holder: string;
+  expiresInS: number;
+  since?: string;
+  /** The holder died without releasing (same user, host, boot and pid namespace, and no such process; see holderGone). */
+  gone: boolean;
+}
+
+/** Reads the environment's Lease (nothing is changed); `identity` is the reader's `user@host/pid`. */
+export async function readLeaseHolder(kube: KubeClient, env: string, identity: string, clock: Clock = systemClock, self: ProcessStamp | undefined = selfStamp(), startTimeOf: (pid: number) => string | undefined = procStartTime): Promise<LeaseHolder | undefined> {
+  const live = await kube.get({ apiVersion: "coordination.k8s.io/v1", kind: "Lease", namespace: SYSTEM_NAMESPACE, name: leaseName(env) });
+  const held = holderOf(live, clock.now());
+  if (!held) return undefined;
+  return { ...held, gone: holderGone(held.holder, identity, parseStamp(live?.metadata?.annotations?.[HOLDER_PROCESS_ANNOTATION]), self, startTimeOf) };
+}
+
 /** Acquires the environment's Lease as `identity`, renewing it until released. */
 export async function acquireLock(kube: KubeClient, env: string, identity: string, clock: Clock = systemClock, options: Partial<LockOptions> = {}): Promise<Lock> {
   const opts = { ...defaultLockOptions(), ...options };

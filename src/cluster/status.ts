@@ -5,6 +5,7 @@
 import type { Manifest } from "../model/resource.js";
 import type { KubeClient } from "./client.js";
 import { currentObjects, readInventory, type InventoryRevision } from "./inventory.js";
+import { readLeaseHolder } from "./lease.js";
 import { computePlan, summarize, type ChangeAction } from "./plan.js";
 
 /** The newest inventory revision, without its object list. */
@@ -22,11 +23,24 @@ export interface ClusterStatus {
   changes: boolean;
   /** Objects the plan could not check (per-object API errors). */
   errors: number;
+  /**
+   * An apply recorded as started (the inventory's pending apply) that has not recorded its outcome: `running`
+   * while its holder still holds the environment's Lease, `interrupted` when the Lease expired or its process is
+   * provably gone (a re-run of apply converges it).
+   */
+  inFlight?: { state: "running" | "interrupted"; startedAt: string; by: string; commit?: string; objects: number };
 }
 
-/** Reads the inventory and plans `manifests` against the cluster (nothing is changed). */
-export async function clusterStatus(kube: KubeClient, env: string, manifests: Manifest[]): Promise<ClusterStatus> {
+/** Reads the inventory and plans `manifests` against the cluster (nothing is changed); `identity` is the reader's `user@host/pid`. */
+export async function clusterStatus(kube: KubeClient, env: string, manifests: Manifest[], identity = "unknown/0"): Promise<ClusterStatus> {
   const { inventory } = await readInventory(kube, env);
+  let inFlight: ClusterStatus["inFlight"];
+  if (inventory?.pending) {
+    const p = inventory.pending;
+    const lease = await readLeaseHolder(kube, env, identity);
+    const running = lease !== undefined && lease.holder === p.by && !lease.gone;
+    inFlight = { state: running ? "running" : "interrupted", startedAt: p.startedAt, by: p.by, ...(p.commit ? { commit: p.commit } : {}), objects: p.objects.length };
+  }
   const plan = await computePlan(kube, manifests, { env, inventory: currentObjects(inventory) });
   const pending = summarize(plan);
   const newest = inventory?.revisions[0];
@@ -37,5 +51,6 @@ export async function clusterStatus(kube: KubeClient, env: string, manifests: Ma
     pending,
     changes: pending.created + pending.configured + pending.deleted > 0,
     errors: plan.entries.filter((e) => e.error).length,
+    ...(inFlight ? { inFlight } : {}),
   };
 }
