@@ -112,6 +112,25 @@ describe("meshops webhook serve", () => {
     expect(readFileSync(out, "utf8")).toBe(push.after);
   });
 
+  it("stops a reconcile command that outlives --exec-timeout, with everything it started", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "meshops-webhook-"));
+    const pidFile = join(dir, "pid");
+    const s = await serve(["--exec-timeout", "1s", "--exec", `sleep 60 & echo $! > ${pidFile}; wait`]);
+    expect((await fetch(`${s.url}/`, { method: "POST", headers: gitlabHeaders(), body: JSON.stringify(push) })).status).toBe(202);
+    await waitFor(() => s.stderr().includes(`"msg":"reconcile timed out for ${push.after}"`), "the timed-out reconcile", 15_000);
+    expect(s.stderr()).toContain(`reconcile timed out for ${push.after} after 1000 ms: stopping it`);
+    // the grandchild (sleep) went with the shell: the whole process group was signalled
+    const pid = Number(readFileSync(pidFile, "utf8").trim());
+    expect(pid).toBeGreaterThan(0);
+    // (gone, or a zombie waiting for init to reap it: /proc/PID/stat state Z)
+    await waitFor(() => !existsSync(`/proc/${pid}/stat`) || /^\d+ \(.*\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, "utf8")), `sleep (pid ${pid}) to end`, 5_000);
+    s.child.kill("SIGTERM");
+    expect(await s.exited).toBe(0);
+    const bad = meshops(["webhook", "serve", "--listen", "127.0.0.1:0", "--exec-timeout", "soon"], { env: { MESHOPS_WEBHOOK_TOKEN: token } });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--exec-timeout "soon" is not a duration');
+  });
+
   it("without --exec only logs the request; other branches are ignored", async () => {
     const s = await serve([]);
     const other = await fetch(`${s.url}/`, { method: "POST", headers: gitlabHeaders({ "idempotency-key": "k-1" }), body: JSON.stringify({ ...push, ref: "refs/heads/feature" }) });

@@ -6,6 +6,7 @@
 import type { Command } from "commander";
 import { spawn } from "node:child_process";
 import { createWebhookServer, defaultMaxBodyBytes, signingKey, type PushEvent } from "../gitlab/webhook.js";
+import { parseDurationS } from "./duration.js";
 import { UsageError } from "./errors.js";
 import type { Io } from "./main.js";
 
@@ -13,6 +14,7 @@ interface ServeFlags {
   listen: string;
   branch: string;
   exec?: string;
+  execTimeout: string;
   maxBody: string;
   path: string;
 }
@@ -32,8 +34,14 @@ function jsonLine(level: string, msg: string, fields: Record<string, unknown> = 
   return JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields });
 }
 
-/** Runs the reconcile command for a push; resolves when it has exited (never rejects). */
-function runReconcile(cmd: string, event: PushEvent, io: Io, log: (line: string) => void): Promise<void> {
+/** Milliseconds between SIGTERM and SIGKILL for a reconcile command past its timeout. */
+const KILL_GRACE_MS = 10_000;
+
+/**
+ * Runs the reconcile command for a push; resolves when it has exited (never rejects). Past `timeoutMs` its
+ * whole process group (sh and what it started) gets SIGTERM, and SIGKILL 10 s later.
+ */
+function runReconcile(cmd: string, event: PushEvent, io: Io, log: (line: string) => void, timeoutMs: number): Promise<void> {
   const env: NodeJS.ProcessEnv = { ...io.env };
   // The reconcile command has no use for the hook's secrets.
   delete env[tokenVariable];
@@ -49,17 +57,36 @@ function runReconcile(cmd: string, event: PushEvent, io: Io, log: (line: string)
   const started = Date.now();
   log(jsonLine("info", `reconcile started for ${event.after}`, { after: event.after, project: event.project.path_with_namespace }));
   return new Promise((resolve) => {
-    const child = spawn("sh", ["-c", cmd], { cwd: io.cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+    // its own process group, so a timeout reaches every process the command started
+    const child = spawn("sh", ["-c", cmd], { cwd: io.cwd, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    let timedOut = false;
+    let killer: NodeJS.Timeout | undefined;
+    const signalGroup = (sig: NodeJS.Signals): void => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, sig);
+      } catch {
+        // already gone
+      }
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      log(jsonLine("error", `reconcile timed out for ${event.after} after ${timeoutMs} ms: stopping it`, { after: event.after, timeoutMs }));
+      signalGroup("SIGTERM");
+      killer = setTimeout(() => signalGroup("SIGKILL"), KILL_GRACE_MS);
+    }, timeoutMs);
     // The command's output goes to stderr: stdout carries only the listening line.
     child.stdout.on("data", (d: Buffer) => io.stderr(d.toString()));
     child.stderr.on("data", (d: Buffer) => io.stderr(d.toString()));
     child.on("error", (e) => {
+      clearTimeout(timer);
       log(jsonLine("error", "reconcile could not start", { after: event.after, error: e.message }));
       resolve();
     });
     child.on("close", (code, signal) => {
-      const ok = code === 0;
-      log(jsonLine(ok ? "info" : "error", `reconcile ${ok ? "succeeded" : "failed"} for ${event.after}`, { after: event.after, exit: code, signal: signal ?? undefined, durationMs: Date.now() - started }));
+      clearTimeout(timer);
+      if (killer) clearTimeout(killer);
+      const ok = code === 0 && !timedOut;
+      log(jsonLine(ok ? "info" : "error", `reconcile ${ok ? "succeeded" : timedOut ? "timed out" : "failed"} for ${event.after}`, { after: event.after, exit: code, signal: signal ?? undefined, durationMs: Date.now() - started }));
       resolve();
     });
   });
@@ -73,6 +100,7 @@ export function registerWebhook(program: Command, io: Io, _setExit: (code: numbe
     .option("--listen <host:port>", "address to listen on (port 0 picks a free port)", "127.0.0.1:8080")
     .option("--branch <branch>", "tracked branch: only pushes to it trigger a reconcile", "main")
     .option("--exec <cmd>", "reconcile command, run with sh -c and MESHOPS_EVENT, MESHOPS_REF, MESHOPS_BEFORE, MESHOPS_AFTER, MESHOPS_PROJECT, MESHOPS_USER")
+    .option("--exec-timeout <duration>", "stop the reconcile command (SIGTERM to its process group, SIGKILL 10 s later) when it runs longer", "15m")
     .option("--max-body <bytes>", "largest accepted request body", String(defaultMaxBodyBytes))
     .option("--path <path>", "URL path GitLab posts to", "/")
     .addHelpText(
@@ -91,6 +119,7 @@ export function registerWebhook(program: Command, io: Io, _setExit: (code: numbe
         }
       }
       const { host, port } = parseListen(flags.listen);
+      const execTimeoutMs = parseDurationS(flags.execTimeout, "--exec-timeout") * 1000;
       if (!/^\d+$/.test(flags.maxBody) || Number(flags.maxBody) < 1) throw new UsageError(`--max-body ${flags.maxBody}: expected a positive number of bytes`);
       if (!flags.path.startsWith("/")) throw new UsageError(`--path ${flags.path}: must start with /`);
       if (!flags.branch || flags.branch.startsWith("refs/")) throw new UsageError(`--branch ${flags.branch}: give the branch name, e.g. main`);
@@ -104,7 +133,7 @@ export function registerWebhook(program: Command, io: Io, _setExit: (code: numbe
         path: flags.path,
         log,
         onPush: (event) => {
-          if (flags.exec) return runReconcile(flags.exec, event, io, log);
+          if (flags.exec) return runReconcile(flags.exec, event, io, log, execTimeoutMs);
           log(jsonLine("info", `reconcile requested for ${event.after}`, { after: event.after, project: event.project.path_with_namespace }));
         },
       });
