@@ -83,6 +83,12 @@ describe("the Grafana dashboard", () => {
     expect(r.code, r.stderr).toBe(0);
     const d = JSON.parse(r.stdout) as { uid: string; tags: string[]; title: string };
     expect(d).toMatchObject({ uid: `mesh-${env}`, tags: ["meshops", "istio"], title: `meshops: ${env}` });
+    // on the recorded series of `meshops prometheus rules --window 5m --match ...`
+    const rec = await meshopsAsync(["grafana", "dashboard", "--env", env, "--recorded-window", "5m", "--match", 'cluster="prod"'], { cwd: dir, env: {} });
+    expect(rec.code, rec.stderr).toBe(0);
+    const exprs = (JSON.parse(rec.stdout) as { panels: { targets: { expr: string }[] }[] }).panels.flatMap((p) => p.targets.map((t) => t.expr));
+    expect(exprs[0]).toMatch(/^sum by \(destination_service\) \(meshops_edge:istio_requests:rate5m\{meshops_rules="[0-9a-f]{12}"\}\)$/);
+    expect(exprs.filter((e) => /^meshops_service:istio_request_duration_milliseconds:p(50|95|99)_rate5m\{/.test(e))).toHaveLength(3);
   });
 });
 

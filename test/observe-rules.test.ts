@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { buildDashboard } from "../src/observe/grafana.js";
 import { collectGraph, type ServiceGraph } from "../src/observe/graph.js";
 import { istioAdapter, linkerdAdapter } from "../src/observe/mesh.js";
 import { createPromClient } from "../src/observe/prometheus.js";
@@ -186,6 +187,17 @@ describe("meshops prometheus rules", () => {
     const off = graphJson(["--window", "10s", "--recording-rules", "off"]);
     expect(off.graph!.source).toBe("raw");
     expect(off.graph!.rulesNote).toBeUndefined();
+
+    // the Grafana dashboard reads the same recorded series: every panel query returns a line per service
+    const dashboard = buildDashboard(adapter, { title: "t", uid: "u", annotationTags: [], recordedWindowS: 10 }) as { panels: { title: string; targets: { expr: string }[] }[] };
+    for (const p of dashboard.panels) {
+      for (const t of p.targets) {
+        expect(t.expr, p.title).toContain(`meshops_rules="${id}"`);
+        expect(t.expr, p.title).not.toContain("rate_interval");
+        const rows = await prom.instant(t.expr);
+        expect(rows.map((r) => r.metric.destination_service).sort(), `${p.title}: ${t.expr}`).toEqual(["cart.shop.svc.cluster.local", "pay.shop.svc.cluster.local"]);
+      }
+    }
 
     // rules removed from Prometheus: back to the raw series
     rmSync(rulesFile, { force: true });

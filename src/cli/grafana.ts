@@ -11,6 +11,8 @@ import { resolveTarget } from "./observe.js";
 
 interface DashboardFlags {
   env?: string;
+  match?: string;
+  recordedWindow?: string;
   mesh?: "istio" | "linkerd";
   prometheus?: string;
   datasource?: string;
@@ -26,12 +28,16 @@ export function registerGrafana(program: Command, io: Io, setExit: (code: number
     .argument("[path]", "repository folder (default: found from the current directory)")
     .option("-e, --env <name>", "environment (default: the only one)")
     .addOption(new Option("--mesh <mesh>", "whose metrics (default: from the environment's objects)").choices(["istio", "linkerd"]))
+    .option("--match <matchers>", 'extra label matchers for every query, e.g. cluster="prod" (as given to top/graph)')
+    .option("--recorded-window <duration>", "read the series `meshops prometheus rules --window <duration>` records instead of the raw metrics (large meshes)")
     .option("--datasource <uid>", "Prometheus datasource UID (default: a datasource variable chosen in Grafana)")
     .option("--uid <uid>", "dashboard UID (default: the environment's grafana.dashboardUid, else meshops-<env>)")
     .option("--title <title>", "dashboard title (default: meshops: <env>)")
     .option("-o, --output <file>", "write to a file instead of stdout")
     .action(async (path: string | undefined, flags: DashboardFlags) => {
       const { buildDashboard } = await import("../observe/grafana.js");
+      const { parseDurationS } = await import("./duration.js");
+      const recordedWindowS = flags.recordedWindow !== undefined ? parseDurationS(flags.recordedWindow, "--recorded-window") : undefined;
       // the dashboard needs the mesh and the environment, not a reachable Prometheus
       const target = await resolveTarget(io, { ...flags, window: "5m", prometheus: flags.prometheus ?? "http://prometheus.invalid" }, path, { needEnv: true });
       for (const n of target.notes) io.stderr(`meshops: ${n}\n`);
@@ -40,6 +46,7 @@ export function registerGrafana(program: Command, io: Io, setExit: (code: number
         title: flags.title ?? `meshops: ${env}`,
         uid: flags.uid ?? target.env?.grafana?.dashboardUid ?? `meshops-${env}`.slice(0, 40),
         ...(flags.datasource ? { datasourceUid: flags.datasource } : {}),
+        ...(recordedWindowS !== undefined ? { recordedWindowS } : {}),
         annotationTags: ["meshops", `env:${env}`],
       });
       const text = `${JSON.stringify(dashboard, null, 2)}\n`;

@@ -7,6 +7,7 @@
 import type { InventoryRevision } from "../cluster/inventory.js";
 import { QUANTILES } from "./graph.js";
 import { promDuration, type MeshAdapter, type MeshKind } from "./mesh.js";
+import { recordedNames, recordedQueries, RULES_LABEL } from "./rules.js";
 
 /** A window no real query uses, replaced by Grafana's `$__rate_interval` in dashboard queries. */
 const PLACEHOLDER_S = 987654;
@@ -27,6 +28,11 @@ export interface DashboardOptions {
   datasourceUid?: string;
   /** Tags to filter annotations by (the environment's). */
   annotationTags: string[];
+  /**
+   * Read the series `meshops prometheus rules --window <this>` records (same adapter and matchers) instead of
+   * the raw metrics: panels of a large mesh then load without Prometheus re-reading every histogram bucket.
+   */
+  recordedWindowS?: number;
 }
 
 interface Panel {
@@ -47,7 +53,8 @@ interface Panel {
 export function buildDashboard(adapter: MeshAdapter, opts: DashboardOptions): Record<string, unknown> {
   const ds = { type: "prometheus" as const, uid: opts.datasourceUid ?? "${datasource}" };
   const { by, legend } = serviceLabels(adapter.mesh);
-  const requests = grafanaQuery(adapter.requestsQuery(PLACEHOLDER_S));
+  const recorded = opts.recordedWindowS !== undefined ? { names: recordedNames(adapter, opts.recordedWindowS), queries: recordedQueries(adapter, opts.recordedWindowS, []) } : undefined;
+  const requests = recorded ? recorded.queries.requests : grafanaQuery(adapter.requestsQuery(PLACEHOLDER_S));
   const perService = (inner: string): string => `sum by (${by}) (${inner})`;
   // errors and mTLS are label values of the requests query's rows: kept or dropped with and/unless on that label
   const errors = adapter.mesh === "istio" ? dropWhere(requests, "code_class", ["1xx", "2xx", "3xx", "4xx"]) : keepWhere(requests, "classification", ["failure"]);
@@ -71,7 +78,10 @@ export function buildDashboard(adapter: MeshAdapter, opts: DashboardOptions): Re
   panel(
     "Latency p50 / p95 / p99",
     "ms",
-    QUANTILES.map((q) => ({ expr: grafanaQuery(adapter.latencyQuery(q, PLACEHOLDER_S, "service")), legend: `p${Math.round(q * 100)} ${legend}` })),
+    QUANTILES.map((q) => ({
+      expr: recorded ? `${recorded.names.quantile("service", q)}{${RULES_LABEL}="${recorded.names.id}"}` : grafanaQuery(adapter.latencyQuery(q, PLACEHOLDER_S, "service")),
+      legend: `p${Math.round(q * 100)} ${legend}`,
+    })),
     8,
     0,
   );
