@@ -3,11 +3,11 @@
  * error ratio, p50/p95/p99 latency and mTLS share per service — and an annotation layer showing every revision
  * meshops applied to the environment (`apply` posts them when the environment has `grafana.url`).
  */
-import { Option, type Command } from "commander";
+import type { Command } from "commander";
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { addCommonOptions, type Io } from "./main.js";
-import { resolveTarget } from "./observe.js";
+import type { Io } from "./main.js";
+import { meshTargetOptions, resolveTarget } from "./observe.js";
 
 interface DashboardFlags {
   env?: string;
@@ -24,11 +24,7 @@ interface DashboardFlags {
 
 export function registerGrafana(program: Command, io: Io, setExit: (code: number) => void): void {
   const grafana = program.command("grafana").description("Grafana: a dashboard with meshops' queries and its applied revisions as annotations");
-  addCommonOptions(grafana.command("dashboard").description("write a Grafana dashboard (JSON model) for an environment's mesh metrics, annotated with meshops' applies"))
-    .argument("[path]", "repository folder (default: found from the current directory)")
-    .option("-e, --env <name>", "environment (default: the only one)")
-    .addOption(new Option("--mesh <mesh>", "whose metrics (default: from the environment's objects)").choices(["istio", "linkerd"]))
-    .option("--match <matchers>", 'extra label matchers for every query, e.g. cluster="prod" (as given to top/graph)')
+  meshTargetOptions(grafana.command("dashboard").description("write a Grafana dashboard (JSON model) for an environment's mesh metrics, annotated with meshops' applies"))
     .option("--recorded-window <duration>", "read the series `meshops prometheus rules --window <duration>` records instead of the raw metrics (large meshes)")
     .option("--datasource <uid>", "Prometheus datasource UID (default: a datasource variable chosen in Grafana)")
     .option("--uid <uid>", "dashboard UID (default: the environment's grafana.dashboardUid, else meshops-<env>)")

@@ -125,14 +125,19 @@ export async function resolveTarget(io: Io, flags: CommonFlags, path: string | u
   }
 }
 
-function commonOptions(cmd: Command, windowDefault: string): Command {
+/** [path], --env, --mesh, --match: what picks the mesh and its metrics (the observe commands, `prometheus rules`, `grafana dashboard`). */
+export function meshTargetOptions(cmd: Command): Command {
   return addCommonOptions(cmd)
     .argument("[path]", "repository folder (default: found from the current directory)")
     .option("-e, --env <name>", "environment (default: the only one)")
-    .option("-w, --window <duration>", "rate window (e.g. 1m, 5m)", windowDefault)
-    .option("--prometheus <url>", "Prometheus base URL (overrides the environment's prometheus.url)")
     .addOption(new Option("--mesh <mesh>", "whose metrics to read (default: from the environment's objects)").choices(["istio", "linkerd"]))
     .option("--match <matchers>", 'extra label matchers for every query, e.g. cluster="prod"');
+}
+
+function commonOptions(cmd: Command, windowDefault: string): Command {
+  return meshTargetOptions(cmd)
+    .option("-w, --window <duration>", "rate window (e.g. 1m, 5m)", windowDefault)
+    .option("--prometheus <url>", "Prometheus base URL (overrides the environment's prometheus.url)");
 }
 
 /** --recording-rules, for the commands that build a graph. */
@@ -259,11 +264,7 @@ interface RulesFlags {
 /** `meshops prometheus rules`: the recording rules that make `graph`, `top` and `metrics` cheap on large meshes. */
 function registerPrometheusRules(program: Command, io: Io, setExit: (code: number) => void): void {
   const prometheus = program.command("prometheus").description("Prometheus: recording rules for meshops' graph queries");
-  addCommonOptions(prometheus.command("rules").description("write Prometheus recording rules that precompute the service graph (top, graph and metrics read them when loaded)"))
-    .argument("[path]", "repository folder (default: found from the current directory)")
-    .option("-e, --env <name>", "environment (default: the only one)")
-    .addOption(new Option("--mesh <mesh>", "whose metrics (default: from the environment's objects)").choices(["istio", "linkerd"]))
-    .option("--match <matchers>", 'extra label matchers for every query, e.g. cluster="prod" (as given to top/graph)')
+  meshTargetOptions(prometheus.command("rules").description("write Prometheus recording rules that precompute the service graph (top, graph and metrics read them when loaded)"))
     .option("-w, --window <durations>", "rate windows to record, comma-separated (top, graph and metrics use the rules when their --window is one of them)", "5m")
     .option("--interval <duration>", "evaluation interval of the rule groups", "30s")
     .addOption(new Option("-f, --format <format>", "a Prometheus rule file, or a prometheus-operator PrometheusRule object").choices(["rules", "prometheusrule"]).default("rules"))
