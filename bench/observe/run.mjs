@@ -88,13 +88,41 @@ function generateMesh(nServices, nEdges) {
 
 const BUCKETS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500];
 
+/** Child processes (meshsim, Prometheus) and temporary folders: killed and removed when this process exits however it exits. */
+const children = new Set();
+const dirs = new Set();
+function tempDir(prefix) {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  dirs.add(d);
+  return d;
+}
+function track(child) {
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  return child;
+}
+process.once("exit", () => {
+  for (const c of children) {
+    if (c.exitCode === null) {
+      c.kill("SIGCONT");
+      c.kill("SIGKILL");
+    }
+  }
+  // (a --keep-data folder was reported and is kept)
+  for (const d of dirs) if (!keptDirs.has(d)) rmSync(d, { recursive: true, force: true });
+});
+const keptDirs = new Set();
+// interrupted (except while --hold waits for exactly that): exit, which kills the children (above)
+let holding = false;
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => holding || process.exit(130));
+
 /**
  * meshsim serving the generated mesh: every service with its versions (latency from its profile, v2 1.5× slower),
  * one caller per (client, service) pair of the generated edges (their rates summed); meshsim splits each call
  * between the service's versions by replicas, so the series are (client, service, version) edges.
  */
 async function startMeshsim(mesh) {
-  const dir = mkdtempSync(join(tmpdir(), "meshops-bench-meshsim-"));
+  const dir = tempDir("meshops-bench-meshsim-");
   const callers = new Map();
   for (const e of mesh.edges) {
     const k = `${e.src.ns}/${e.src.name}>${e.dst.ns}/${e.dst.name}`;
@@ -114,7 +142,7 @@ async function startMeshsim(mesh) {
   for (const c of callers.values()) lines.push(`  - { source: ${c.source}, namespace: ${c.namespace}, version: v1, service: ${c.service}, rps: ${c.rps.toFixed(2)} }`);
   writeFileSync(join(dir, "sim.yaml"), `${lines.join("\n")}\n`);
   // the repository's own build (npm run build): meshsim needs node_modules beside it
-  const child = spawn(process.execPath, [join(repoRoot, "dist", "meshsim", "main.js"), "--config", join(dir, "sim.yaml"), "--no-kube", "--listen", "127.0.0.1:0", "--seed", "1"], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = track(spawn(process.execPath, [join(repoRoot, "dist", "meshsim", "main.js"), "--config", join(dir, "sim.yaml"), "--no-kube", "--listen", "127.0.0.1:0", "--seed", "1"], { stdio: ["ignore", "pipe", "inherit"] }));
   const first = await new Promise((resolvePromise, reject) => {
     let buf = "";
     child.stdout.setEncoding("utf8");
@@ -187,7 +215,7 @@ function freePort() {
 }
 
 async function startPrometheus(target, scrapeS, rules) {
-  const dir = mkdtempSync(join(tmpdir(), "meshops-bench-observe-"));
+  const dir = tempDir("meshops-bench-observe-");
   const port = await freePort();
   // rule files are YAML; JSON is YAML
   if (rules) writeFileSync(join(dir, "rules.yml"), JSON.stringify(rules, null, 1));
@@ -195,7 +223,7 @@ async function startPrometheus(target, scrapeS, rules) {
     join(dir, "prometheus.yml"),
     `global: { scrape_interval: ${scrapeS}s, evaluation_interval: ${scrapeS}s }\n${rules ? `rule_files: ["${join(dir, "rules.yml")}"]\n` : ""}scrape_configs:\n  - job_name: bench\n    scrape_timeout: ${scrapeS}s\n    sample_limit: 0\n    static_configs: [{ targets: ["${target}"] }]\n`,
   );
-  const child = spawn("prometheus", [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"], { stdio: ["ignore", "ignore", "inherit"] });
+  const child = track(spawn("prometheus", [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"], { stdio: ["ignore", "ignore", "inherit"] }));
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
     try {
@@ -212,7 +240,10 @@ async function startPrometheus(target, scrapeS, rules) {
       child.kill("SIGTERM");
       await new Promise((r) => child.once("exit", r));
       if (!keep) rmSync(dir, { recursive: true, force: true });
-      else console.error(`data kept in ${dir}`);
+      else {
+        keptDirs.add(dir);
+        console.error(`data kept in ${dir}`);
+      }
     },
   };
 }
@@ -245,7 +276,7 @@ function compareGraphs(a, b) {
 
 /** Compiles src/ into a private folder; errors in files observe does not import are reported but do not stop the bench. */
 function build() {
-  const out = mkdtempSync(join(tmpdir(), "meshops-bench-observe-dist-"));
+  const out = tempDir("meshops-bench-observe-dist-");
   const r = spawnSync(process.execPath, [join(repoRoot, "node_modules", "typescript", "bin", "tsc"), "-p", join(repoRoot, "tsconfig.build.json"), "--outDir", out], { cwd: repoRoot, encoding: "utf8" });
   if (!existsSync(join(out, "observe", "graph.js"))) throw new Error(`tsc did not emit observe/: ${r.stdout}${r.stderr}`);
   if (r.status !== 0) console.error(`(tsc reported errors outside what the bench uses; continuing)\n${r.stdout.split("\n").slice(0, 5).join("\n")}`);
@@ -324,6 +355,7 @@ async function main() {
     if (o.hold) {
       // for experiments: keep Prometheus (and the series source) running until interrupted
       console.log(JSON.stringify({ prometheus: prom.url, windowS, ...(at !== undefined ? { at } : {}) }));
+      holding = true;
       await new Promise((r) => {
         process.once("SIGINT", r);
         process.once("SIGTERM", r);
