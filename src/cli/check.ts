@@ -9,7 +9,7 @@ import { addCommonOptions, version, type Io } from "./main.js";
 import { runCheck } from "./pipeline.js";
 import type { KubeClient } from "../cluster/client.js";
 import type { ClusterTarget } from "../cluster/kubeconfig.js";
-import { fetchLiveReferences, type LiveReferences } from "../cluster/live-refs.js";
+import type { LiveReferences } from "../cluster/live-refs.js";
 import type { Environment } from "../config/load.js";
 import type { ExternalObjects } from "../model/mesh-model.js";
 import { UnreachableError, UsageError } from "../errors.js";
@@ -115,7 +115,7 @@ function liveReferences(mode: LiveMode, flags: CheckFlags, cwd: string, timeoutM
   const envsOf = new Map<string, string[]>();
   const results = new Map<string, LiveReferences | { error: Error }>();
   const read = async (target: ClusterTarget): Promise<LiveReferences | { error: Error }> => {
-    const cluster = await import("../cluster/index.js");
+    const [cluster, { fetchLiveReferences }] = await Promise.all([import("../cluster/index.js"), import("../cluster/live-refs.js")]);
     let kube: KubeClient | undefined;
     let timer: NodeJS.Timeout | undefined;
     try {

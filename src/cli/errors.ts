@@ -1,21 +1,12 @@
-/** Exit codes are part of the CI API: mapped once here, documented in the README. */
+/** Errors to exit codes and messages: mapped once here; the codes (exit-codes.ts) are documented in the README. */
 import { ConfigError } from "../config/load.js";
 import { ToolError } from "../source/exec.js";
 import { RevisionError } from "../source/git.js";
 import { TargetError } from "../source/repository.js";
 import { UnreachableError, UsageError } from "../errors.js";
+import { ExitCode } from "./exit-codes.js";
 
-export const ExitCode = {
-  ok: 0,
-  /** Findings at or above the failure threshold, drift, failed analysis. */
-  findings: 1,
-  /** Bad input or usage. */
-  input: 2,
-  /** Cluster or backend unreachable. */
-  unreachable: 3,
-  /** A bug in meshops (EX_SOFTWARE). */
-  internal: 70,
-} as const;
+export { ExitCode };
 
 export { UsageError, UnreachableError };
 

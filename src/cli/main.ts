@@ -2,28 +2,50 @@
 import { Command, CommanderError, Option } from "commander";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { registerAdopt } from "./adopt.js";
-import { registerApply } from "./apply.js";
-import { registerAudit } from "./audit.js";
-import { registerCheck } from "./check.js";
-import { registerCi } from "./ci.js";
-import { registerDiff } from "./diff.js";
-import { registerDrift } from "./drift.js";
-import { registerCompare } from "./compare.js";
-import { registerExplain } from "./explain.js";
-import { registerGrafana } from "./grafana.js";
-import { registerInit } from "./init.js";
-import { registerObserve } from "./observe.js";
-import { registerPlan } from "./plan.js";
-import { registerRender } from "./render.js";
-import { registerRollback } from "./rollback.js";
-import { registerSchemas } from "./schemas.js";
-import { registerStatus } from "./status.js";
-import { registerWebhook } from "./webhook.js";
-import { describeError, ExitCode } from "./errors.js";
+import { ExitCode } from "./exit-codes.js";
 
 /** The package version, for --version and report metadata. */
 export const version: string = (JSON.parse(readFileSync(fileURLToPath(new URL("../../package.json", import.meta.url)), "utf8")) as { version: string }).version;
+
+type Register = (program: Command, io: Io, setExit: (code: number) => void) => void;
+
+/**
+ * Every command, in the order `meshops help` lists them, with the names it adds and how to load it. A command's
+ * module (and what it imports: CEL, the cluster client, the GitLab client...) is loaded only when that command runs,
+ * so `meshops check` does not pay for `meshops observe`'s imports.
+ */
+const commands: { names: string[]; load: () => Promise<Register> }[] = [
+  { names: ["check"], load: async () => (await import("./check.js")).registerCheck },
+  { names: ["render"], load: async () => (await import("./render.js")).registerRender },
+  { names: ["init"], load: async () => (await import("./init.js")).registerInit },
+  { names: ["schemas"], load: async () => (await import("./schemas.js")).registerSchemas },
+  { names: ["explain"], load: async () => (await import("./explain.js")).registerExplain },
+  { names: ["plan"], load: async () => (await import("./plan.js")).registerPlan },
+  { names: ["apply"], load: async () => (await import("./apply.js")).registerApply },
+  { names: ["diff"], load: async () => (await import("./diff.js")).registerDiff },
+  { names: ["rollback"], load: async () => (await import("./rollback.js")).registerRollback },
+  { names: ["status"], load: async () => (await import("./status.js")).registerStatus },
+  { names: ["compare"], load: async () => (await import("./compare.js")).registerCompare },
+  { names: ["drift"], load: async () => (await import("./drift.js")).registerDrift },
+  { names: ["adopt"], load: async () => (await import("./adopt.js")).registerAdopt },
+  { names: ["ci"], load: async () => (await import("./ci.js")).registerCi },
+  { names: ["audit"], load: async () => (await import("./audit.js")).registerAudit },
+  { names: ["grafana"], load: async () => (await import("./grafana.js")).registerGrafana },
+  { names: ["webhook"], load: async () => (await import("./webhook.js")).registerWebhook },
+  { names: ["top", "graph", "metrics", "correlate"], load: async () => (await import("./observe.js")).registerObserve },
+];
+
+/**
+ * The commands to register for these arguments: only the named one when the first argument names a command
+ * (its parsing, help and errors do not depend on the others), none for a bare --version, else all (help,
+ * an unknown command's "did you mean", no arguments).
+ */
+function commandsFor(argv: readonly string[]): typeof commands {
+  const first = argv[0];
+  if (argv.length === 1 && (first === "-V" || first === "--version")) return [];
+  const named = commands.find((c) => first !== undefined && c.names.includes(first));
+  return named ? [named] : commands;
+}
 
 /** Output streams and environment, injectable for tests. */
 export interface Io {
@@ -65,24 +87,8 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   const setExit = (code: number): void => {
     exit = code;
   };
-  registerCheck(program, ctx, setExit);
-  registerRender(program, ctx, setExit);
-  registerInit(program, ctx, setExit);
-  registerSchemas(program, ctx, setExit);
-  registerExplain(program, ctx);
-  registerPlan(program, ctx, setExit);
-  registerApply(program, ctx, setExit);
-  registerDiff(program, ctx, setExit);
-  registerRollback(program, ctx, setExit);
-  registerStatus(program, ctx, setExit);
-  registerCompare(program, ctx, setExit);
-  registerDrift(program, ctx, setExit);
-  registerAdopt(program, ctx, setExit);
-  registerCi(program, ctx, setExit);
-  registerAudit(program, ctx, setExit);
-  registerGrafana(program, ctx, setExit);
-  registerWebhook(program, ctx, setExit);
-  registerObserve(program, ctx, setExit);
+  const registers = await Promise.all(commandsFor(argv).map((c) => c.load()));
+  for (const register of registers) register(program, ctx, setExit);
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (e) {
@@ -90,6 +96,7 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return ExitCode.ok;
       return ExitCode.input;
     }
+    const { describeError } = await import("./errors.js");
     const d = describeError(e);
     ctx.stderr(`meshops: ${d.message}\n`);
     return d.exit;

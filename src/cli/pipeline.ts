@@ -1,11 +1,9 @@
 /** The check pipeline shared by commands: render each environment, build its schema store, validate. */
 import { resolve } from "node:path";
-import { runAnalyzers } from "../analyze/index.js";
 import type { Environment } from "../config/load.js";
-import { buildMeshModel, isExternalFile, type ExternalObjects } from "../model/mesh-model.js";
+import type { ExternalObjects } from "../model/mesh-model.js";
 import { identityKey } from "../model/resource.js";
 import { applySuppressions } from "../policy/suppress.js";
-import { runPolicyStage } from "./policy-stage.js";
 import type { Finding } from "../report/finding.js";
 import type { CheckReport } from "../report/formats.js";
 import { renderEnvironment, type RenderResult } from "../source/render.js";
@@ -40,6 +38,8 @@ export async function runCheck(repo: OpenRepository, envs: Environment[], opts: 
   const objects: CheckReport["objects"] = [];
   const renders: RenderResult[] = [];
   const cel = opts.cel !== false;
+  // the MeshModel, the analyzers and the policy stage are loaded only when they run (not for --schema-only)
+  const analysis = opts.analyze !== false && opts.schema !== false ? await loadAnalysis() : undefined;
   for (const env of envs) {
     const bundleFiles = bundleFilesFor(env);
     const rendered = await renderEnvironment(repo.dir, env);
@@ -53,7 +53,8 @@ export async function runCheck(repo: OpenRepository, envs: Environment[], opts: 
     const store = storeFor(given, rendered.manifests, bundleFiles);
     const v = validateManifests(rendered.manifests, store, { env: env.name, cel });
     envFindings.push(...v.findings);
-    if (opts.analyze !== false) {
+    if (analysis) {
+      const { buildMeshModel, runAnalyzers, runPolicyStage, isExternalFile } = analysis;
       // An object that failed schema validation is reported once, for that; analyzing its content would only add noise.
       const invalid = new Set(v.findings.filter((f) => f.severity === "error" && f.resource).map((f) => identityKey(f.resource as NonNullable<Finding["resource"]>)));
       const model = buildMeshModel(rendered.manifests, {}, await opts.live?.(env));
@@ -65,6 +66,17 @@ export async function runCheck(repo: OpenRepository, envs: Environment[], opts: 
     for (const r of v.records) objects.push({ env: env.name, file: r.manifest.origin.file, line: r.manifest.origin.line, resource: r.manifest.ref, ...(r.schema ? { schema: r.schema } : {}) });
   }
   return { report: { findings: applyPolicy(mergeAcrossEnvs(findings), envs), objects, environments: envs.map((e) => e.name) }, renders };
+}
+
+/** The analysis stages' modules (the MeshModel, every analyzer, the policy packs and CEL-based rules). */
+async function loadAnalysis(): Promise<{
+  buildMeshModel: typeof import("../model/mesh-model.js").buildMeshModel;
+  isExternalFile: typeof import("../model/mesh-model.js").isExternalFile;
+  runAnalyzers: typeof import("../analyze/index.js").runAnalyzers;
+  runPolicyStage: typeof import("./policy-stage.js").runPolicyStage;
+}> {
+  const [model, analyze, policy] = await Promise.all([import("../model/mesh-model.js"), import("../analyze/index.js"), import("./policy-stage.js")]);
+  return { buildMeshModel: model.buildMeshModel, isExternalFile: model.isExternalFile, runAnalyzers: analyze.runAnalyzers, runPolicyStage: policy.runPolicyStage };
 }
 
 /** The same finding in several environments (e.g. from a shared base) is reported once, naming all of them. */
