@@ -2,6 +2,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { discardPrestartedWorker, prestartCheckWorker } from "./check-worker-start.js";
 import { ExitCode } from "./exit-codes.js";
 
 /** The package version, for --version and report metadata. */
@@ -87,11 +88,14 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   const setExit = (code: number): void => {
     exit = code;
   };
+  // check's worker thread loads its modules while this thread loads the command's (check-worker-start.ts)
+  if (argv[0] === "check") prestartCheckWorker(ctx.env);
   const registers = await Promise.all(commandsFor(argv).map((c) => c.load()));
   for (const register of registers) register(program, ctx, setExit);
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (e) {
+    discardPrestartedWorker();
     if (e instanceof CommanderError) {
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return ExitCode.ok;
       return ExitCode.input;
@@ -101,5 +105,6 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
     ctx.stderr(`meshops: ${d.message}\n`);
     return d.exit;
   }
+  discardPrestartedWorker();
   return exit;
 }

@@ -9,6 +9,8 @@ import type { CheckReport } from "../report/formats.js";
 import { renderEnvironment, type RenderResult } from "../source/render.js";
 import type { OpenRepository } from "../source/repository.js";
 import { validateManifests } from "../validate/index.js";
+import { checkPlainParallel } from "./check-parallel.js";
+import { takeCheckWorker } from "./check-worker-start.js";
 import { bundleFilesFor, readCrdSources, storeFor, type CrdSource } from "./schema-sources.js";
 
 export { schemaCacheDir, schemaCacheFile } from "./schema-sources.js";
@@ -40,18 +42,30 @@ export async function runCheck(repo: OpenRepository, envs: Environment[], opts: 
   const cel = opts.cel !== false;
   // the MeshModel, the analyzers and the policy stage are loaded only when they run (not for --schema-only)
   const analysis = opts.analyze !== false && opts.schema !== false ? await loadAnalysis() : undefined;
-  for (const env of envs) {
+  // plain environments are read, parsed and validated on two threads when there are two cores (check-parallel.ts)
+  const worker = opts.schema !== false && envs.some((e) => e.renderer === "plain") ? takeCheckWorker() : undefined;
+  try {
+    for (const env of envs) await checkEnvironment(env);
+  } finally {
+    worker?.close();
+  }
+  return { report: { findings: applyPolicy(mergeAcrossEnvs(findings), envs), objects, environments: envs.map((e) => e.name) }, renders };
+
+  async function checkEnvironment(env: Environment): Promise<void> {
     const bundleFiles = bundleFilesFor(env);
-    const rendered = await renderEnvironment(repo.dir, env);
+    // without CRDs among the environment's objects (checkPlainParallel falls back when there are), its store is the given schemas'
+    const givenStore = worker && env.renderer === "plain" ? storeFor(given, [], bundleFiles) : undefined;
+    const par = worker && givenStore ? await checkPlainParallel(worker, repo.dir, env, { store: givenStore, crdSources, bundleFiles, cel }) : undefined;
+    const rendered = par?.rendered ?? (await renderEnvironment(repo.dir, env));
     renders.push(rendered);
     const envFindings: Finding[] = rendered.findings.map((f) => ({ ...f, env: env.name }));
     if (opts.schema === false) {
       for (const m of rendered.manifests) objects.push({ env: env.name, file: m.origin.file, line: m.origin.line, resource: m.ref });
       findings.push(...envFindings);
-      continue;
+      return;
     }
-    const store = storeFor(given, rendered.manifests, bundleFiles);
-    const v = validateManifests(rendered.manifests, store, { env: env.name, cel });
+    const store = par && givenStore ? givenStore : storeFor(given, rendered.manifests, bundleFiles);
+    const v = par ?? validateManifests(rendered.manifests, store, { env: env.name, cel });
     envFindings.push(...v.findings);
     if (analysis) {
       const { buildMeshModel, runAnalyzers, runPolicyStage, isExternalFile } = analysis;
@@ -65,7 +79,6 @@ export async function runCheck(repo: OpenRepository, envs: Environment[], opts: 
     findings.push(...applySuppressions(envFindings, rendered.manifests, env.policy).map((f) => ({ ...f, env: env.name })));
     for (const r of v.records) objects.push({ env: env.name, file: r.manifest.origin.file, line: r.manifest.origin.line, resource: r.manifest.ref, ...(r.schema ? { schema: r.schema } : {}) });
   }
-  return { report: { findings: applyPolicy(mergeAcrossEnvs(findings), envs), objects, environments: envs.map((e) => e.name) }, renders };
 }
 
 /** The analysis stages' modules (the MeshModel, every analyzer, the policy packs and CEL-based rules). */

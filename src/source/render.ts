@@ -10,9 +10,9 @@ import { basename, join, relative, resolve, sep } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { within, type Environment } from "../config/load.js";
 import { identityKey, subjectOf, type FieldPath, type Manifest, type Position } from "../model/resource.js";
-import { isClusterScoped } from "../model/scope.js";
 import type { Finding } from "../report/finding.js";
 import { run } from "./exec.js";
+import { applyNamespaceDefault } from "./namespace-default.js";
 import { decodeUtf8, defaultParseLimits, inputFinding, parseManifests, type ParseLimits } from "./yaml.js";
 
 export interface RenderResult {
@@ -74,14 +74,23 @@ function listPlainFiles(abs: string): string[] {
   return files;
 }
 
-function renderPlain(root: string, abs: string, result: RenderResult, limits: ParseLimits, cache?: { cache: ParseCache; scope: string }): void {
+/** One input of a plain environment, in render order: a file to parse, or the finding that it is not read. */
+export type PlainInput = { abs: string; rel: string } | { finding: Finding };
+
+/** The inputs of a plain folder (or file) `abs` of the repository at `root`, in render order. */
+export function plainInputs(root: string, abs: string): PlainInput[] {
   const realRoot = realpathSync(root);
-  for (const f of listPlainFiles(abs)) {
-    if (!within(realRoot, realpathSync(f))) {
-      result.findings.push(inputFinding("MSH0008", toPosix(relative(root, f)), { line: 1, column: 1 }, `symbolic link leads outside the repository (to ${realpathSync(f)}): not read`));
-      continue;
-    }
-    parseFileInto(root, f, result, limits, "plain", cache);
+  return listPlainFiles(abs).map((f) =>
+    within(realRoot, realpathSync(f))
+      ? { abs: f, rel: toPosix(relative(root, f)) }
+      : { finding: inputFinding("MSH0008", toPosix(relative(root, f)), { line: 1, column: 1 }, `symbolic link leads outside the repository (to ${realpathSync(f)}): not read`) },
+  );
+}
+
+function renderPlain(root: string, abs: string, result: RenderResult, limits: ParseLimits, cache?: { cache: ParseCache; scope: string }): void {
+  for (const input of plainInputs(root, abs)) {
+    if ("finding" in input) result.findings.push(input.finding);
+    else parseFileInto(root, input.abs, result, limits, "plain", cache);
   }
 }
 
@@ -262,29 +271,8 @@ function locateInTemplate(m: Manifest, file: string, root: string): Manifest {
   return { ref: m.ref, object: m.object, origin: { file, line, column: 1, renderer: "helm" }, locate: () => pos };
 }
 
-/** Namespaced objects without a namespace get the environment's default namespace (as kubectl -n would). */
-function applyNamespaceDefault(manifests: Manifest[], ns: string | undefined): void {
-  if (!ns) return;
-  const crdScopes = new Map<string, string>();
-  for (const m of manifests) {
-    if (m.ref.kind === "CustomResourceDefinition") {
-      const spec = m.object.spec as { group?: string; names?: { kind?: string }; scope?: string } | undefined;
-      if (spec?.group && spec.names?.kind && spec.scope) crdScopes.set(`${spec.group}/${spec.names.kind}`, spec.scope);
-    }
-  }
-  for (const m of manifests) {
-    if (m.ref.namespace) continue;
-    const group = m.ref.apiVersion.includes("/") ? m.ref.apiVersion.split("/")[0] : "";
-    const scope = crdScopes.get(`${group}/${m.ref.kind}`);
-    if (scope === "Cluster" || (scope === undefined && isClusterScoped(m.ref.apiVersion, m.ref.kind))) continue;
-    m.ref = { ...m.ref, namespace: ns };
-    const meta = m.object.metadata as Record<string, unknown>;
-    meta.namespace = ns;
-  }
-}
-
 /** The same object (group, kind, namespace, name) twice in one environment is an input error naming both origins. */
-function findDuplicates(manifests: Manifest[], env: string): Finding[] {
+export function findDuplicates(manifests: Manifest[], env: string): Finding[] {
   const seen = new Map<string, Manifest>();
   const out: Finding[] = [];
   for (const m of manifests) {

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { corpusDir } from "../../test/helpers.js";
-import { decodeUtf8, parseManifests } from "./yaml.js";
+import { decodeUtf8, locatorsFor, parseManifests, parseManifestsTraced } from "./yaml.js";
 
 describe("parseManifests", () => {
   it("gives every document of a stream its own line and column", () => {
@@ -131,5 +131,35 @@ describe("the fast path and the exact path agree", () => {
     const text = "# head\n---\n# c\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n...\n--- \napiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n---\n";
     expect(summary(text, "auto")).toEqual(summary(text, "yaml"));
     expect(summary(text, "auto").objects.map((o) => o.origin.line)).toEqual([4, 10]);
+  });
+});
+
+describe("locatorsFor (locate() of manifests parsed in another thread)", () => {
+  const paths = [[], ["metadata"], ["metadata", "name"], ["spec", "ports", 0, "port"], ["spec", "ports", 1], ["spec", "missing"], ["items", 0]];
+  const same = (text: string): void => {
+    const direct = parseManifestsTraced(text, "f.yaml");
+    const rebuilt = locatorsFor(text, "f.yaml", direct.manifests.length, direct.recipes);
+    expect(rebuilt).toHaveLength(direct.manifests.length);
+    direct.manifests.forEach((m, i) => {
+      for (const p of paths) expect(rebuilt[i]?.(p), `manifest ${i} ${p.join(".")}`).toEqual(m.locate(p));
+    });
+  };
+
+  it("gives the positions the parsed manifests give, document by document (fast path)", () => {
+    const text = "# c\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: a\nspec:\n  ports:\n    - port: 80\n    - port: 443\n---\n\n---\n  apiVersion: v1\n  kind: Service\n  metadata: {name: b}\n...\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n";
+    expect(parseManifestsTraced(text, "f.yaml").recipes).toHaveLength(3);
+    same(text);
+  });
+
+  it("points into the items of a kind: List", () => {
+    const text = "apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: Service\n    metadata:\n      name: a\n    spec:\n      ports:\n        - port: 80\n  - apiVersion: v1\n    kind: Service\n    metadata:\n      name: b\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: c\n";
+    expect(parseManifestsTraced(text, "f.yaml").recipes?.map((r) => r.prefix)).toEqual([["items", 0], ["items", 1], []]);
+    same(text);
+  });
+
+  it("parses the text again when the file took the yaml path (aliases)", () => {
+    const text = "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  labels: &l {app: a}\n  annotations: *l\nspec:\n  ports:\n    - port: 80\n";
+    expect(parseManifestsTraced(text, "f.yaml").recipes).toBeUndefined();
+    same(text);
   });
 });

@@ -3,7 +3,7 @@
  * and can locate any of its fields. Bad input becomes findings (category "input"), never a throw.
  */
 import { isMap, isSeq, LineCounter, parseAllDocuments, parseDocument, type Document, type Node as YamlNode } from "yaml";
-import { contentStart, fastLoad, splitDocuments } from "./yaml-fast.js";
+import { contentStart, fastLoad, splitDocuments, type Chunk } from "./yaml-fast.js";
 import type { Manifest, Origin, Position, FieldPath, ResourceRef } from "../model/resource.js";
 import type { Finding } from "../report/finding.js";
 
@@ -137,12 +137,31 @@ export interface ParseOptions {
  * are skipped; `kind: List` documents are expanded into their items.
  */
 export function parseManifests(text: string, file: string, opts: ParseOptions = {}): ParseResult {
+  const { manifests, findings } = parseManifestsTraced(text, file, opts);
+  return { manifests, findings };
+}
+
+/**
+ * Where a manifest of the fast path came from: its document (chunk) in the file and, for an item of a `kind: List`,
+ * the path to the item. With the file's text this rebuilds its locate() in another thread (see locatorsFor).
+ */
+export interface LocateRecipe {
+  chunk: number;
+  prefix: FieldPath;
+}
+
+/** parseManifests, plus each manifest's LocateRecipe when the whole file took the fast path (recipes undefined otherwise). */
+export function parseManifestsTraced(text: string, file: string, opts: ParseOptions = {}): ParseResult & { recipes?: LocateRecipe[] } {
   const limits = opts.limits ?? defaultParseLimits;
   const renderer = opts.renderer ?? "plain";
   const manifests: Manifest[] = [];
   const findings: Finding[] = [];
-  const docs = (opts.engine === "yaml" ? undefined : loadFast(text)) ?? loadSlow(text, file, limits, findings);
-  for (const { data, docPos, locate } of docs) {
+  const fast = opts.engine === "yaml" ? undefined : loadFast(text);
+  const recipes: LocateRecipe[] | undefined = fast ? [] : undefined;
+  let recipe: LocateRecipe = { chunk: 0, prefix: [] };
+  const docs = fast ?? loadSlow(text, file, limits, findings);
+  for (const { data, docPos, locate, chunk } of docs) {
+    recipe = { chunk, prefix: [] };
     if (data === null || data === undefined) continue;
     if (typeof data !== "object" || Array.isArray(data)) {
       findings.push(inputFinding("MSH0006", file, docPos, "document is not a Kubernetes object (expected a mapping with apiVersion, kind and metadata)"));
@@ -153,13 +172,14 @@ export function parseManifests(text: string, file: string, opts: ParseOptions = 
       obj.items.forEach((item, i) => {
         const pos = locate(["items", i]) ?? docPos;
         const sub = (p: FieldPath) => locate(["items", i, ...p]);
+        recipe = { chunk, prefix: ["items", i] };
         pushObject(item, pos, sub);
       });
       continue;
     }
     pushObject(obj, docPos, locate);
   }
-  return { manifests, findings };
+  return { manifests, findings, ...(recipes ? { recipes } : {}) };
 
   function pushObject(data: unknown, pos: Position, locate: (p: FieldPath) => Position | undefined): void {
     if (typeof data !== "object" || data === null || Array.isArray(data)) {
@@ -187,6 +207,7 @@ export function parseManifests(text: string, file: string, opts: ParseOptions = 
     const ns = str(metaObj?.namespace);
     const ref: ResourceRef = { apiVersion: obj.apiVersion as string, kind: obj.kind as string, name: name ?? "", ...(ns ? { namespace: ns } : {}) };
     manifests.push({ ref, object: obj, origin: { file, line: pos.line, column: pos.column, renderer }, locate });
+    recipes?.push(recipe);
   }
 }
 
@@ -194,31 +215,72 @@ interface LoadedDoc {
   data: unknown;
   docPos: Position;
   locate: (path: FieldPath) => Position | undefined;
+  /** Index of the document's chunk (fast path; 0 for the `yaml` path). */
+  chunk: number;
+}
+
+/** A chunk's locate(): the chunk is parsed with `yaml` on the first call only (findings are rare). */
+function chunkLocate(chunk: Chunk, docPos: Position): (path: FieldPath) => Position | undefined {
+  let lazy: ((path: FieldPath) => Position | undefined) | undefined;
+  return (path) => {
+    if (!lazy) {
+      const lc = new LineCounter();
+      const doc = parseDocument(chunk.text, { ...yamlOptions, lineCounter: lc });
+      const inner = locator(doc, lc, docPos);
+      const shift = chunk.startLine - 1;
+      lazy = (p) => {
+        const pos = inner(p);
+        return pos && pos !== docPos ? { line: pos.line + shift, column: pos.column } : pos;
+      };
+    }
+    return lazy(path);
+  };
 }
 
 /** js-yaml for every document, positions parsed lazily; undefined when any document needs the `yaml` path. */
 function loadFast(text: string): LoadedDoc[] | undefined {
   const out: LoadedDoc[] = [];
-  for (const chunk of splitDocuments(text)) {
+  const chunks = splitDocuments(text);
+  for (let i = 0; i < chunks.length; i++) {
+    const chunk = chunks[i] as Chunk;
     const loaded = fastLoad(chunk);
     if (!loaded) return undefined;
     const docPos = contentStart(chunk);
-    let lazy: ((path: FieldPath) => Position | undefined) | undefined;
-    const locate = (path: FieldPath): Position | undefined => {
-      if (!lazy) {
-        const lc = new LineCounter();
-        const doc = parseDocument(chunk.text, { ...yamlOptions, lineCounter: lc });
-        const inner = locator(doc, lc, docPos);
-        const shift = chunk.startLine - 1;
-        lazy = (p) => {
-          const pos = inner(p);
-          return pos && pos !== docPos ? { line: pos.line + shift, column: pos.column } : pos;
-        };
-      }
-      return lazy(path);
-    };
-    out.push({ data: loaded.value, docPos, locate });
+    out.push({ data: loaded.value, docPos, locate: chunkLocate(chunk, docPos), chunk: i });
   }
+  return out;
+}
+
+/**
+ * The locate() functions of a file's manifests parsed elsewhere (a worker thread), from the file's text and
+ * the manifests' recipes (fast path), or by parsing the text again on first use (`yaml` path): the same
+ * positions parseManifests' own locate() gives, at no cost until a finding asks for one.
+ */
+export function locatorsFor(text: string, file: string, count: number, recipes: readonly LocateRecipe[] | undefined, opts: ParseOptions = {}): ((path: FieldPath) => Position | undefined)[] {
+  const out: ((path: FieldPath) => Position | undefined)[] = [];
+  if (!recipes) {
+    let exact: Manifest[] | undefined;
+    for (let i = 0; i < count; i++) {
+      out.push((path) => {
+        exact ??= parseManifests(text, file, opts).manifests;
+        return exact[i]?.locate(path);
+      });
+    }
+    return out;
+  }
+  let chunks: Chunk[] | undefined;
+  const byChunk = new Map<number, (path: FieldPath) => Position | undefined>();
+  const chunkOf = (n: number): ((path: FieldPath) => Position | undefined) => {
+    let loc = byChunk.get(n);
+    if (!loc) {
+      chunks ??= splitDocuments(text);
+      const chunk = chunks[n] as Chunk;
+      loc = chunkLocate(chunk, contentStart(chunk));
+      byChunk.set(n, loc);
+    }
+    return loc;
+  };
+  for (const r of recipes) out.push(r.prefix.length === 0 ? (path) => chunkOf(r.chunk)(path) : (path) => chunkOf(r.chunk)([...r.prefix, ...path]));
   return out;
 }
 
@@ -243,7 +305,7 @@ function loadSlow(text: string, file: string, limits: ParseLimits, findings: Fin
     }
     const docPos: Position = doc.contents?.range ? at(lc, doc.contents.range[0]) : { line: 1, column: 1 };
     try {
-      out.push({ data: doc.toJS({ maxAliasCount: limits.maxAliasCount }), docPos, locate: locator(doc, lc, docPos) });
+      out.push({ data: doc.toJS({ maxAliasCount: limits.maxAliasCount }), docPos, locate: locator(doc, lc, docPos), chunk: 0 });
     } catch (e) {
       const msg = (e as Error).message;
       const bomb = /alias/i.test(msg);

@@ -80,6 +80,11 @@ export interface ValidatorOptions {
   builtin: boolean;
   /** Run x-kubernetes-validations rules. */
   cel: boolean;
+  /**
+   * CEL compile errors already reported: each is reported once, at the first object whose schema has it, then
+   * added here. Default: one set for the whole process.
+   */
+  reportedCompileErrors?: Set<string>;
 }
 
 const patternCache = new Map<string, RegExp | null>();
@@ -109,7 +114,10 @@ interface CelOutcomeRecord {
 }
 /** Outcomes of a schema node's rules per value (JSON text), shared across objects. */
 const celMemo = new WeakMap<Schema, Map<string, CelOutcomeRecord[]>>();
-const reportedCompileErrors = new Set<string>();
+/** CEL compile errors already reported by this process (the default of ValidatorOptions.reportedCompileErrors). */
+export const reportedCompileErrors = new Set<string>();
+/** How a CEL compile-error warning starts (the compile error follows). */
+export const COMPILE_ERROR_LEAD = "a CEL rule of this kind's schema could not be compiled, so it is not checked: ";
 /** Resolved $refs per definitions map, shared by every object validated against it. */
 const derefCaches = new WeakMap<Record<string, Schema>, WeakMap<Schema, Schema>>();
 
@@ -129,6 +137,7 @@ export function validateObject(
     derefCaches.set(opts.definitions, derefCache);
   }
   const refs = derefCache;
+  const reported = opts.reportedCompileErrors ?? reportedCompileErrors;
 
   const issue = (code: string, message: string, at: (string | number)[] = path, severity: "error" | "warning" = "error"): void => {
     // unknown-field messages already name the field, as kubectl's strict validation does
@@ -319,20 +328,20 @@ export function validateObject(
       memo = new Map();
       celMemo.set(s, memo);
     }
+    // a rule that cannot be compiled is said once (per set of reported errors), never per object; outside the
+    // memo, so an identical value met again does not repeat it
+    for (const c of compiled) {
+      if (!("error" in c) || reported.has(c.error)) continue;
+      reported.add(c.error);
+      issue(SchemaCodes.celError, `${COMPILE_ERROR_LEAD}${c.error}`, path, "warning");
+    }
     const key = JSON.stringify(value);
     let outcomes = memo.get(key);
     if (!outcomes) {
       outcomes = [];
       let self: unknown;
       for (const c of compiled) {
-        if ("error" in c) {
-          // the rule cannot be checked here: say so once per rule, never blame every object
-          if (!reportedCompileErrors.has(c.error)) {
-            reportedCompileErrors.add(c.error);
-            outcomes.push({ code: SchemaCodes.celError, rel: [], message: `a CEL rule of this kind's schema could not be compiled, so it is not checked: ${c.error}`, severity: "warning" });
-          }
-          continue;
-        }
+        if ("error" in c) continue; // reported above
         if (isTransitionRule(c)) continue; // needs oldSelf: only on update, never on create
         self ??= toCelValue(value, s as CelSchema);
         const out = evalCelRule(c, self);

@@ -1,0 +1,74 @@
+/**
+ * Starting `check`'s worker thread (check-worker.ts). Kept apart from everything else check loads, so that
+ * main.ts can start the worker before it loads the check command: the worker then loads its own modules on
+ * the second core while the main thread loads its own.
+ */
+import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import type { CheckJob, WorkerReply } from "./check-worker.js";
+
+/** A worker thread for `check`, with the jobs it was sent and has not answered. */
+export interface CheckWorker {
+  run(job: CheckJob): Promise<WorkerReply>;
+  close(): void;
+  /** "worker": the worker takes every file (MESHOPS_CHECK_WORKER=all, for tests); "share": both threads do. */
+  mode: "share" | "worker";
+}
+
+const workerFile = fileURLToPath(new URL("./check-worker.js", import.meta.url));
+
+/**
+ * Starts the worker, or undefined when check runs on one thread (one core, MESHOPS_CHECK_WORKER=0, no built
+ * worker script, as under vitest). MESHOPS_CHECK_WORKER=all leaves every file to the worker (tests compare it).
+ */
+export function startCheckWorker(env: NodeJS.ProcessEnv = process.env): CheckWorker | undefined {
+  if (env.MESHOPS_CHECK_WORKER === "0" || availableParallelism() < 2 || !existsSync(workerFile)) return undefined;
+  const worker = new Worker(workerFile);
+  worker.unref(); // never keeps the process alive
+  const pending = new Map<number, (r: WorkerReply) => void>();
+  const failAll = (message: string): void => {
+    for (const [id, resolve] of pending) resolve({ id, error: message });
+    pending.clear();
+  };
+  worker.on("message", (r: WorkerReply) => {
+    pending.get(r.id)?.(r);
+    pending.delete(r.id);
+  });
+  worker.on("error", (e) => failAll(e.message));
+  worker.on("exit", (code) => failAll(`check worker exited with code ${code}`));
+  return {
+    mode: env.MESHOPS_CHECK_WORKER === "all" ? "worker" : "share",
+    run(job) {
+      return new Promise((resolve) => {
+        pending.set(job.id, resolve);
+        worker.postMessage(job);
+      });
+    },
+    close() {
+      worker.removeAllListeners("exit");
+      void worker.terminate();
+    },
+  };
+}
+
+let early: CheckWorker | undefined;
+
+/** Starts the worker ahead of the check command's own loading (main.ts); the check takes it with takeCheckWorker. */
+export function prestartCheckWorker(env: NodeJS.ProcessEnv = process.env): void {
+  early ??= startCheckWorker(env);
+}
+
+/** The worker started ahead, else a new one (undefined: check on one thread). The caller closes it. */
+export function takeCheckWorker(env: NodeJS.ProcessEnv = process.env): CheckWorker | undefined {
+  const w = early ?? startCheckWorker(env);
+  early = undefined;
+  return w;
+}
+
+/** Closes a worker started ahead that no check took (e.g. a usage error, or only Helm environments). */
+export function discardPrestartedWorker(): void {
+  early?.close();
+  early = undefined;
+}
