@@ -8,7 +8,19 @@ import jsyaml from "js-yaml";
 const int = (re: RegExp, base: number, strip: number) => ({ re, base, strip });
 const intForms = [int(/^[-+]?0b[0-1_]+$/, 2, 2), int(/^[-+]?0[0-7_]+$/, 8, 1), int(/^[-+]?[0-9][0-9_]*$/, 10, 0), int(/^[-+]?0x[0-9a-fA-F_]+$/, 16, 2)];
 
+/** Digits only, no leading zero (ports, weights, counts): decimal under every rule of intForms, read without them. */
+function isPlainDecimal(d: string): boolean {
+  const n = d.length;
+  if (n === 0 || n > 15 || (n > 1 && d.charCodeAt(0) === 48)) return false;
+  for (let i = 0; i < n; i++) {
+    const c = d.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
 function parseInt11(data: string): number {
+  if (isPlainDecimal(data)) return Number.parseInt(data, 10);
   for (const f of intForms) {
     if (!f.re.test(data)) continue;
     const sign = data.startsWith("-") ? -1 : 1;
@@ -22,28 +34,42 @@ const floatNaN = /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/;
 const floatExp = /^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$/;
 const floatDot = /^[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*$/;
 
+/** YAML 1.1 booleans (go-yaml v2) and their values: a lookup instead of a regular expression per plain scalar. */
+const bools = new Map<string, boolean>([
+  ...["Y", "y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"].map((k) => [k, true] as [string, boolean]),
+  ...["N", "n", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"].map((k) => [k, false] as [string, boolean]),
+]);
+
+/** First character of a plain scalar that can start a number: a digit, a sign, or (floats only) a dot or an exponent ("e5" is a float to go-yaml v2's rules, as to floatExp). */
+function mayBeNumber(d: string, float: boolean): boolean {
+  const c = d.charCodeAt(0);
+  return (c >= 48 && c <= 57) || c === 43 || c === 45 || (float && (c === 46 || c === 101 || c === 69));
+}
+
+// js-yaml tries every implicit type's resolve() on every plain scalar (most are names, hosts, paths): each
+// resolver rejects what cannot match by its first character or a lookup before any regular expression runs
 const types = [
   new jsyaml.Type("tag:yaml.org,2002:null", {
     kind: "scalar",
-    resolve: (d: string) => /^(?:~|[Nn]ull|NULL)?$/.test(d),
+    resolve: (d: string) => d === "" || d === "~" || d === "null" || d === "Null" || d === "NULL",
     construct: () => null,
     predicate: (o: unknown) => o === null,
   }),
   new jsyaml.Type("tag:yaml.org,2002:bool", {
     kind: "scalar",
-    resolve: (d: string) => /^(?:Y|y|[Yy]es|YES|[Tt]rue|TRUE|[Oo]n|ON|N|n|[Nn]o|NO|[Ff]alse|FALSE|[Oo]ff|OFF)$/.test(d),
-    construct: (d: string) => /^(?:Y|y|[Yy]es|YES|[Tt]rue|TRUE|[Oo]n|ON)$/.test(d),
+    resolve: (d: string) => d.length <= 5 && bools.has(d),
+    construct: (d: string) => bools.get(d) === true,
     predicate: (o: unknown) => typeof o === "boolean",
   }),
   new jsyaml.Type("tag:yaml.org,2002:int", {
     kind: "scalar",
-    resolve: (d: string) => intForms.some((f) => f.re.test(d)),
+    resolve: (d: string) => isPlainDecimal(d) || (mayBeNumber(d, false) && intForms.some((f) => f.re.test(d))),
     construct: parseInt11,
     predicate: (o: unknown) => typeof o === "number" && Number.isInteger(o),
   }),
   new jsyaml.Type("tag:yaml.org,2002:float", {
     kind: "scalar",
-    resolve: (d: string) => floatNaN.test(d) || floatExp.test(d) || floatDot.test(d),
+    resolve: (d: string) => mayBeNumber(d, true) && (floatNaN.test(d) || floatExp.test(d) || floatDot.test(d)),
     construct: (d: string) => {
       if (floatNaN.test(d)) return d.toLowerCase().includes("nan") ? Number.NaN : d.startsWith("-") ? -Infinity : Infinity;
       return Number.parseFloat(d.replaceAll("_", ""));
