@@ -7,44 +7,37 @@ import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { CheckJob, WorkerReply } from "./check-worker.js";
+import type { ParseJob, WorkerReply } from "./check-worker.js";
 
-/** A worker thread for `check`, with the jobs it was sent and has not answered. */
+/** A worker thread for `check`: send it a job, receive the job's replies in order. */
 export interface CheckWorker {
-  run(job: CheckJob): Promise<WorkerReply>;
+  /** Posts the job; its replies are delivered to onReply, in order, until one is `done` or an error. */
+  post(job: ParseJob, onReply: (r: WorkerReply) => void): void;
   close(): void;
-  /** "worker": the worker takes every file (MESHOPS_CHECK_WORKER=all, for tests); "share": both threads do. */
-  mode: "share" | "worker";
 }
 
 const workerFile = fileURLToPath(new URL("./check-worker.js", import.meta.url));
 
-/**
- * Starts the worker, or undefined when check runs on one thread (one core, MESHOPS_CHECK_WORKER=0, no built
- * worker script, as under vitest). MESHOPS_CHECK_WORKER=all leaves every file to the worker (tests compare it).
- */
+/** Starts the worker, or undefined when check runs on one thread (one core, MESHOPS_CHECK_WORKER=0, no built worker script, as under vitest). */
 export function startCheckWorker(env: NodeJS.ProcessEnv = process.env): CheckWorker | undefined {
   if (env.MESHOPS_CHECK_WORKER === "0" || availableParallelism() < 2 || !existsSync(workerFile)) return undefined;
   const worker = new Worker(workerFile);
   worker.unref(); // never keeps the process alive
-  const pending = new Map<number, (r: WorkerReply) => void>();
+  const listeners = new Map<number, (r: WorkerReply) => void>();
   const failAll = (message: string): void => {
-    for (const [id, resolve] of pending) resolve({ id, error: message });
-    pending.clear();
+    for (const [id, listener] of listeners) listener({ id, error: message });
+    listeners.clear();
   };
   worker.on("message", (r: WorkerReply) => {
-    pending.get(r.id)?.(r);
-    pending.delete(r.id);
+    listeners.get(r.id)?.(r);
+    if ("error" in r || r.done) listeners.delete(r.id);
   });
   worker.on("error", (e) => failAll(e.message));
   worker.on("exit", (code) => failAll(`check worker exited with code ${code}`));
   return {
-    mode: env.MESHOPS_CHECK_WORKER === "all" ? "worker" : "share",
-    run(job) {
-      return new Promise((resolve) => {
-        pending.set(job.id, resolve);
-        worker.postMessage(job);
-      });
+    post(job, onReply) {
+      listeners.set(job.id, onReply);
+      worker.postMessage(job);
     },
     close() {
       worker.removeAllListeners("exit");

@@ -1,31 +1,23 @@
 /**
- * The worker thread of `meshops check` (started by check-parallel.ts): it takes files of a plain environment from
- * the queue it shares with the main thread, checks each on its own (check-files.ts) and sends back, per file,
- * the findings, the objects (as JSON text when that is exact) and what the main thread needs to locate fields.
+ * The worker thread of `meshops check` (started by check-worker-start.ts): it reads and parses the files of a
+ * plain environment in order and sends them to the main thread in batches, which validates each batch while the
+ * next is parsed (check-parallel.ts). Objects travel as JSON text when that is exact (parsing it is several times
+ * cheaper than parsing the YAML), with what the main thread needs to locate their fields later.
  */
 import { parentPort } from "node:worker_threads";
 import type { Position, ResourceRef } from "../model/resource.js";
 import type { Finding } from "../report/finding.js";
 import type { LocateRecipe, ParseLimits } from "../source/yaml.js";
-import type { SchemaStore } from "../validate/index.js";
-import { checkFile } from "./check-files.js";
-import { readCrdSources, storeFor, type CrdSource } from "./schema-sources.js";
+import { parseFile } from "./check-files.js";
 
-/** One environment's files for the worker. */
-export interface CheckJob {
+/** One environment's files for the worker to parse. */
+export interface ParseJob {
   id: number;
-  crdSources: CrdSource[];
-  bundleFiles: string[];
-  env: string;
-  namespace?: string;
-  cel: boolean;
-  limits: ParseLimits;
   files: { abs: string; rel: string }[];
-  /** Int32Array [next file to take, worker state: 0 not started, 1 working, -1 main thread finished first]. */
-  queue: SharedArrayBuffer;
+  limits: ParseLimits;
 }
 
-/** One file as the worker checked it. */
+/** One file as the worker parsed it. */
 export interface WorkerFile {
   index: number;
   text?: string;
@@ -36,12 +28,10 @@ export interface WorkerFile {
   /** The objects as JSON text, when JSON keeps them exactly; else `objects`. */
   json?: string;
   objects?: Record<string, unknown>[];
-  validation: Finding[];
-  schemas: (string | undefined)[];
-  hasCrd: boolean;
 }
 
-export type WorkerReply = { id: number; files: WorkerFile[] } | { id: number; error: string };
+/** Files parsed since the last message; `done` on the job's last message. */
+export type WorkerReply = { id: number; files: WorkerFile[]; done: boolean } | { id: number; error: string };
 
 /** True when JSON.stringify → JSON.parse gives the same value back (no NaN, ±Infinity, -0, undefined or shared objects). */
 export function jsonExact(value: unknown, seen: Set<object> = new Set()): boolean {
@@ -54,53 +44,42 @@ export function jsonExact(value: unknown, seen: Set<object> = new Set()): boolea
     for (const v of value) if (!jsonExact(v, seen)) return false;
     return true;
   }
-  if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return false;
   for (const k in value) if (!jsonExact((value as Record<string, unknown>)[k], seen)) return false;
   return true;
 }
 
-const stores = new Map<string, SchemaStore>();
+/** Files per message: small enough that the main thread can start validating early, large enough to be cheap to send. */
+const BATCH_FILES = 8;
 
-function run(job: CheckJob): WorkerReply {
-  const key = JSON.stringify([job.crdSources, job.bundleFiles]);
-  let store = stores.get(key);
-  if (!store) {
-    store = storeFor(readCrdSources(job.crdSources), [], job.bundleFiles);
-    stores.set(key, store);
-  }
-  const queue = new Int32Array(job.queue);
-  // the main thread may have taken every file while this thread was starting: then there is nothing to do
-  if (Atomics.compareExchange(queue, 1, 0, 1) !== 0) return { id: job.id, files: [] };
-  const ctx = { store, env: job.env, cel: job.cel, limits: job.limits, reportedCompileErrors: new Set<string>(), ...(job.namespace ? { namespace: job.namespace } : {}) };
-  const files: WorkerFile[] = [];
-  for (;;) {
-    const index = Atomics.add(queue, 0, 1);
-    const f = job.files[index];
-    if (!f) break;
-    const r = checkFile(f.abs, f.rel, ctx);
+function run(job: ParseJob): void {
+  let batch: WorkerFile[] = [];
+  job.files.forEach((f, index) => {
+    const r = parseFile(f.abs, f.rel, job.limits);
     const objects = r.manifests.map((m) => m.object);
-    files.push({
+    batch.push({
       index,
       ...(r.text !== undefined ? { text: r.text } : {}),
       findings: r.findings,
       refs: r.manifests.map((m) => m.ref),
       origins: r.manifests.map((m) => ({ line: m.origin.line, column: m.origin.column })),
       ...(r.recipes ? { recipes: r.recipes } : {}),
+      // the `yaml` path (no recipes) can share objects between places (aliases): those go as they are
       ...(r.recipes && jsonExact(objects) ? { json: JSON.stringify(objects) } : { objects }),
-      validation: r.validation,
-      schemas: r.schemas,
-      hasCrd: r.hasCrd,
     });
-  }
-  return { id: job.id, files };
+    if (batch.length >= BATCH_FILES && index < job.files.length - 1) {
+      parentPort?.postMessage({ id: job.id, files: batch, done: false } satisfies WorkerReply);
+      batch = [];
+    }
+  });
+  parentPort?.postMessage({ id: job.id, files: batch, done: true } satisfies WorkerReply);
 }
 
-parentPort?.on("message", (job: CheckJob) => {
-  let reply: WorkerReply;
+parentPort?.on("message", (job: ParseJob) => {
   try {
-    reply = run(job);
+    run(job);
   } catch (e) {
-    reply = { id: job.id, error: e instanceof Error ? (e.stack ?? e.message) : String(e) };
+    parentPort?.postMessage({ id: job.id, error: e instanceof Error ? (e.stack ?? e.message) : String(e) } satisfies WorkerReply);
   }
-  parentPort?.postMessage(reply);
 });

@@ -1,8 +1,5 @@
-/** Building an environment's schema store from its sources, the same way in the main thread and in workers. */
-import { existsSync, readFileSync } from "node:fs";
-import { homedir } from "node:os";
-import { join } from "node:path";
-import type { Environment } from "../config/load.js";
+/** Building an environment's schema store from its sources. */
+import { readFileSync } from "node:fs";
 import type { Manifest } from "../model/resource.js";
 import type { Finding } from "../report/finding.js";
 import { buildSchemaStore, readCrdFiles, type OpenApiBundle, type SchemaStore } from "../validate/index.js";
@@ -13,23 +10,7 @@ export interface CrdSource {
   base: string;
 }
 
-/** Folder of `schemas pull` caches: one OpenAPI bundle per kubeconfig context. */
-export function schemaCacheDir(): string {
-  return process.env.MESHOPS_SCHEMA_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "meshops", "schemas");
-}
-
-/** Cache file for a context (names are sanitised for the file system). */
-export function schemaCacheFile(context: string): string {
-  return join(schemaCacheDir(), `${context.replace(/[^A-Za-z0-9._-]/g, "_")}.json`);
-}
-
-/** The pulled-schema cache files that apply to an environment (its context's, if pulled). */
-export function bundleFilesFor(env: Environment): string[] {
-  const ctx = env.cluster.context;
-  if (!ctx) return [];
-  const f = schemaCacheFile(ctx);
-  return existsSync(f) ? [f] : [];
-}
+export { bundleFilesFor, schemaCacheDir, schemaCacheFile } from "./schema-cache.js";
 
 /** Reads the given CRD sources (parsed once per process, cached on disk by content). */
 export function readCrdSources(sources: readonly CrdSource[]): { manifests: Manifest[]; findings: Finding[]; hashes: Map<string, string> } {

@@ -6,7 +6,7 @@ import type { Schema } from "./schema-types.js";
 import { validateObject } from "./validator.js";
 
 export { SchemaStore, loadCoreBundle, readCrdFiles, type OpenApiBundle, type SchemaEntry } from "./schema-store.js";
-export { COMPILE_ERROR_LEAD, SchemaCodes, validateObject, formatPath, type SchemaIssue } from "./validator.js";
+export { compileErrorsRestorePoint, SchemaCodes, validateObject, formatPath, type SchemaIssue } from "./validator.js";
 export type { Schema } from "./schema-types.js";
 
 /** Which schema validated an object (or that none did). */
@@ -20,8 +20,6 @@ export interface ValidateOptions {
   env?: string;
   /** Evaluate x-kubernetes-validations (CEL) rules. */
   cel?: boolean;
-  /** CEL compile errors already reported (see ValidatorOptions); default: one set for the whole process. */
-  reportedCompileErrors?: Set<string>;
 }
 
 /** Validates every manifest against the store; returns findings and which schema each object met. */
@@ -79,7 +77,6 @@ export function validateManifests(
       definitions: definitionsFor(entry, coreDefs),
       builtin: entry.definitions !== undefined,
       cel: opts.cel !== false,
-      ...(opts.reportedCompileErrors ? { reportedCompileErrors: opts.reportedCompileErrors } : {}),
     });
     for (const iss of issues) {
       const pos = locateNearest(m, iss.path);

@@ -80,11 +80,6 @@ export interface ValidatorOptions {
   builtin: boolean;
   /** Run x-kubernetes-validations rules. */
   cel: boolean;
-  /**
-   * CEL compile errors already reported: each is reported once, at the first object whose schema has it, then
-   * added here. Default: one set for the whole process.
-   */
-  reportedCompileErrors?: Set<string>;
 }
 
 const patternCache = new Map<string, RegExp | null>();
@@ -114,10 +109,15 @@ interface CelOutcomeRecord {
 }
 /** Outcomes of a schema node's rules per value (JSON text), shared across objects. */
 const celMemo = new WeakMap<Schema, Map<string, CelOutcomeRecord[]>>();
-/** CEL compile errors already reported by this process (the default of ValidatorOptions.reportedCompileErrors). */
-export const reportedCompileErrors = new Set<string>();
-/** How a CEL compile-error warning starts (the compile error follows). */
-export const COMPILE_ERROR_LEAD = "a CEL rule of this kind's schema could not be compiled, so it is not checked: ";
+const reportedCompileErrors = new Set<string>();
+
+/** Forgets the CEL compile errors reported after this call when the returned function is called (a validation that is discarded and done again). */
+export function compileErrorsRestorePoint(): () => void {
+  const before = new Set(reportedCompileErrors);
+  return () => {
+    for (const e of [...reportedCompileErrors]) if (!before.has(e)) reportedCompileErrors.delete(e);
+  };
+}
 /** Resolved $refs per definitions map, shared by every object validated against it. */
 const derefCaches = new WeakMap<Record<string, Schema>, WeakMap<Schema, Schema>>();
 
@@ -137,7 +137,6 @@ export function validateObject(
     derefCaches.set(opts.definitions, derefCache);
   }
   const refs = derefCache;
-  const reported = opts.reportedCompileErrors ?? reportedCompileErrors;
 
   const issue = (code: string, message: string, at: (string | number)[] = path, severity: "error" | "warning" = "error"): void => {
     // unknown-field messages already name the field, as kubectl's strict validation does
@@ -328,12 +327,12 @@ export function validateObject(
       memo = new Map();
       celMemo.set(s, memo);
     }
-    // a rule that cannot be compiled is said once (per set of reported errors), never per object; outside the
-    // memo, so an identical value met again does not repeat it
+    // a rule that cannot be compiled is said once, never per object: outside the memo, which would repeat it
+    // for every identical value
     for (const c of compiled) {
-      if (!("error" in c) || reported.has(c.error)) continue;
-      reported.add(c.error);
-      issue(SchemaCodes.celError, `${COMPILE_ERROR_LEAD}${c.error}`, path, "warning");
+      if (!("error" in c) || reportedCompileErrors.has(c.error)) continue;
+      reportedCompileErrors.add(c.error);
+      issue(SchemaCodes.celError, `a CEL rule of this kind's schema could not be compiled, so it is not checked: ${c.error}`, path, "warning");
     }
     const key = JSON.stringify(value);
     let outcomes = memo.get(key);
