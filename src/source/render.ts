@@ -6,9 +6,9 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, join, relative, resolve, sep } from "node:path";
+import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { within, type Environment } from "../config/load.js";
+import type { Environment } from "../config/load.js";
 import { identityKey, subjectOf, type FieldPath, type Manifest, type Position } from "../model/resource.js";
 import type { Finding } from "../report/finding.js";
 import { run } from "./exec.js";
@@ -57,11 +57,12 @@ export async function renderEnvironment(root: string, env: Environment, limits: 
 function listPlainFiles(abs: string): string[] {
   const files: string[] = [];
   const walk = (dir: string): void => {
-    for (const name of readdirSync(dir).sort()) {
+    // the entries' types come with the listing: only a symbolic link needs a stat (of what it points to)
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      const name = entry.name;
       if (name.startsWith(".")) continue;
       const p = join(dir, name);
-      const st = statSync(p);
-      if (st.isDirectory()) {
+      if (entry.isSymbolicLink() ? statSync(p).isDirectory() : entry.isDirectory()) {
         // a Helm chart inside a plain folder holds templates, not manifests
         if (!existsSync(join(p, "Chart.yaml"))) walk(p);
       } else if (MANIFEST_EXT.test(name) && !NOT_MANIFESTS.has(name)) {
@@ -80,11 +81,21 @@ export type PlainInput = { abs: string; rel: string } | { finding: Finding };
 /** The inputs of a plain folder (or file) `abs` of the repository at `root`, in render order. */
 export function plainInputs(root: string, abs: string): PlainInput[] {
   const realRoot = realpathSync(root);
-  return listPlainFiles(abs).map((f) =>
-    within(realRoot, realpathSync(f))
-      ? { abs: f, rel: toPosix(relative(root, f)) }
-      : { finding: inputFinding("MSH0008", toPosix(relative(root, f)), { line: 1, column: 1 }, `symbolic link leads outside the repository (to ${realpathSync(f)}): not read`) },
-  );
+  // path.relative resolves both paths again on every call: for a path below the (normalized) folder, it is the rest of it
+  const below = (base: string): ((p: string) => string) => {
+    const prefix = base === resolve(base) && !base.endsWith(sep) ? base + sep : undefined;
+    return (p) => (prefix && p.startsWith(prefix) ? p.slice(prefix.length) : relative(base, p));
+  };
+  const fromRoot = below(root);
+  const fromRealRoot = below(realRoot);
+  return listPlainFiles(abs).map((f) => {
+    // one realpath(3) call per file (the JavaScript realpathSync stats every component of the path)
+    const real = realpathSync.native(f);
+    const rel = fromRealRoot(real);
+    return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel)) // within(realRoot, real)
+      ? { abs: f, rel: toPosix(fromRoot(f)) }
+      : { finding: inputFinding("MSH0008", toPosix(fromRoot(f)), { line: 1, column: 1 }, `symbolic link leads outside the repository (to ${real}): not read`) };
+  });
 }
 
 function renderPlain(root: string, abs: string, result: RenderResult, limits: ParseLimits, cache?: { cache: ParseCache; scope: string }): void {
