@@ -138,7 +138,14 @@ export function validateObject(
   }
   const refs = derefCache;
 
+  // inside a trial of an anyOf/oneOf/not branch only whether issues were found counts (they are all dropped):
+  // no path or message is built for them
+  let trials = 0;
   const issue = (code: string, message: string, at: (string | number)[] = path, severity: "error" | "warning" = "error"): void => {
+    if (trials > 0) {
+      issues.push(TRIAL_ISSUE);
+      return;
+    }
     // unknown-field messages already name the field, as kubectl's strict validation does
     issues.push({ code, path: [...at], message: code === SchemaCodes.unknownField ? message : `${formatPath(at)}: ${message}`, severity });
   };
@@ -294,7 +301,12 @@ export function validateObject(
   const checkCombinators = (value: unknown, s: Schema): void => {
     const trial = (sub: Schema): boolean => {
       const before = issues.length;
-      check(value, sub, true);
+      trials++;
+      try {
+        check(value, sub, true);
+      } finally {
+        trials--;
+      }
       const ok = issues.length === before;
       issues.length = before;
       return ok;
@@ -377,6 +389,9 @@ export function validateObject(
   checkMetadataSyntax(obj.metadata, `${apiVersion.includes("/") ? apiVersion.split("/")[0] : "v1"}/${kind}`, issue);
   return issues;
 }
+
+/** What a trial of a combinator branch records for an issue (never reported: trials drop their issues). */
+const TRIAL_ISSUE: SchemaIssue = { code: "", path: [], message: "", severity: "error" };
 
 const defaultedProps = new WeakMap<Schema, [string, unknown][]>();
 

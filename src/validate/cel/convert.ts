@@ -26,6 +26,16 @@ const RESERVED = new Set([
  * the name cannot be expressed (such properties are not accessible from rules).
  */
 export function escapePropertyName(name: string): string | undefined {
+  // the same few property names are escaped for every object: remembered (bounded)
+  if (escaped.has(name)) return escaped.get(name);
+  const e = escapeName(name);
+  if (escaped.size < 10_000) escaped.set(name, e);
+  return e;
+}
+
+const escaped = new Map<string, string | undefined>();
+
+function escapeName(name: string): string | undefined {
   if (name.length === 0) return undefined;
   const c0 = name.charCodeAt(0);
   if (c0 >= 48 && c0 <= 57) return undefined;
