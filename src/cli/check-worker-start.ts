@@ -22,21 +22,25 @@ const workerFile = fileURLToPath(new URL("./check-worker.js", import.meta.url));
 export function startCheckWorker(env: NodeJS.ProcessEnv = process.env): CheckWorker | undefined {
   if (env.MESHOPS_CHECK_WORKER === "0" || availableParallelism() < 2 || !existsSync(workerFile)) return undefined;
   const worker = new Worker(workerFile);
-  worker.unref(); // never keeps the process alive
+  // the worker keeps the process alive only while a job waits for its replies (not, say, after a usage error)
+  worker.unref();
   const listeners = new Map<number, (r: WorkerReply) => void>();
   const failAll = (message: string): void => {
     for (const [id, listener] of listeners) listener({ id, error: message });
     listeners.clear();
+    worker.unref();
   };
   worker.on("message", (r: WorkerReply) => {
     listeners.get(r.id)?.(r);
     if ("error" in r || r.done) listeners.delete(r.id);
+    if (listeners.size === 0) worker.unref();
   });
   worker.on("error", (e) => failAll(e.message));
   worker.on("exit", (code) => failAll(`check worker exited with code ${code}`));
   return {
     post(job, onReply) {
       listeners.set(job.id, onReply);
+      worker.ref();
       worker.postMessage(job);
     },
     close() {
