@@ -41,7 +41,11 @@ if (!profileFile) {
   const t0 = Date.now();
   const r = spawnSync(process.execPath, args, { cwd: repoRoot, stdio: ["ignore", "ignore", "inherit"] });
   process.stdout.write(`exit ${r.status}, ${Date.now() - t0} ms (with profiling overhead)\n`);
-  profileFile = join(dir, readdirSync(dir).find((f) => f.endsWith(".cpuprofile")));
+  // node writes one profile per thread (CPU.<date>.<time>.<pid>.<thread>.<n>.cpuprofile): the main thread's is
+  // thread 0; check's worker thread (it parses plain environments) writes its own, listed for --profile
+  const profiles = readdirSync(dir).filter((f) => f.endsWith(".cpuprofile")).sort();
+  profileFile = join(dir, profiles.find((f) => /\.0\.\d+\.cpuprofile$/.test(f)) ?? profiles[0]);
+  for (const f of profiles) if (join(dir, f) !== profileFile) process.stdout.write(`other thread's profile (summarise with --profile): ${relative(repoRoot, join(dir, f))}\n`);
 }
 
 process.stdout.on("error", () => process.exit(0)); // e.g. piped into head
