@@ -263,7 +263,8 @@ export function validateObject(
     const preserve = s["x-kubernetes-preserve-unknown-fields"] === true;
     const embedded = s["x-kubernetes-embedded-resource"] === true;
     const addl = s.additionalProperties;
-    for (const k of Object.keys(v)) {
+    const keys = Object.keys(v);
+    for (const k of keys) {
       const sub = props?.[k];
       path.push(k);
       if (sub) check(v[k], sub, valueOnly);
@@ -280,7 +281,7 @@ export function validateObject(
         if ((v[r] === undefined || v[r] === null) && (opts.builtin || props?.[r]?.default === undefined)) issue(SchemaCodes.required, `required field "${r}" is missing`);
       }
     }
-    const n = Object.keys(v).length;
+    const n = keys.length;
     if (s.maxProperties !== undefined && n > s.maxProperties) issue(SchemaCodes.bounds, `must have at most ${s.maxProperties} properties (has ${n})`);
     if (s.minProperties !== undefined && n < s.minProperties) issue(SchemaCodes.bounds, `must have at least ${s.minProperties} properties (has ${n})`);
     if (embedded && !valueOnly) {
