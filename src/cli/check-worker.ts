@@ -53,21 +53,26 @@ export function jsonExact(value: unknown, seen: Set<object> = new Set()): boolea
 /** Files per message: small enough that the main thread can start validating early, large enough to be cheap to send. */
 const BATCH_FILES = 8;
 
+/** One file read, parsed and encoded as the worker sends it. */
+export function parseForMainThread(index: number, f: { abs: string; rel: string }, limits: ParseLimits): WorkerFile {
+  const r = parseFile(f.abs, f.rel, limits);
+  const objects = r.manifests.map((m) => m.object);
+  return {
+    index,
+    ...(r.text !== undefined ? { text: r.text } : {}),
+    findings: r.findings,
+    refs: r.manifests.map((m) => m.ref),
+    origins: r.manifests.map((m) => ({ line: m.origin.line, column: m.origin.column })),
+    ...(r.recipes ? { recipes: r.recipes } : {}),
+    // the `yaml` path (no recipes) can share objects between places (aliases): those go as they are
+    ...(r.recipes && jsonExact(objects) ? { json: JSON.stringify(objects) } : { objects }),
+  };
+}
+
 function run(job: ParseJob): void {
   let batch: WorkerFile[] = [];
   job.files.forEach((f, index) => {
-    const r = parseFile(f.abs, f.rel, job.limits);
-    const objects = r.manifests.map((m) => m.object);
-    batch.push({
-      index,
-      ...(r.text !== undefined ? { text: r.text } : {}),
-      findings: r.findings,
-      refs: r.manifests.map((m) => m.ref),
-      origins: r.manifests.map((m) => ({ line: m.origin.line, column: m.origin.column })),
-      ...(r.recipes ? { recipes: r.recipes } : {}),
-      // the `yaml` path (no recipes) can share objects between places (aliases): those go as they are
-      ...(r.recipes && jsonExact(objects) ? { json: JSON.stringify(objects) } : { objects }),
-    });
+    batch.push(parseForMainThread(index, f, job.limits));
     if (batch.length >= BATCH_FILES && index < job.files.length - 1) {
       parentPort?.postMessage({ id: job.id, files: batch, done: false } satisfies WorkerReply);
       batch = [];
