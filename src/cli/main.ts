@@ -15,7 +15,7 @@ type Register = (program: Command, io: Io, setExit: (code: number) => void) => v
  * module (and what it imports: CEL, the cluster client, the GitLab client...) is loaded only when that command runs,
  * so `meshops check` does not pay for `meshops observe`'s imports.
  */
-const commands: { names: string[]; load: () => Promise<Register> }[] = [
+export const commands: { names: string[]; load: () => Promise<Register> }[] = [
   { names: ["check"], load: async () => (await import("./check.js")).registerCheck },
   { names: ["render"], load: async () => (await import("./render.js")).registerRender },
   { names: ["init"], load: async () => (await import("./init.js")).registerInit },
@@ -33,7 +33,7 @@ const commands: { names: string[]; load: () => Promise<Register> }[] = [
   { names: ["audit"], load: async () => (await import("./audit.js")).registerAudit },
   { names: ["grafana"], load: async () => (await import("./grafana.js")).registerGrafana },
   { names: ["webhook"], load: async () => (await import("./webhook.js")).registerWebhook },
-  { names: ["top", "graph", "metrics", "correlate"], load: async () => (await import("./observe.js")).registerObserve },
+  { names: ["top", "graph", "metrics", "correlate", "prometheus"], load: async () => (await import("./observe.js")).registerObserve },
 ];
 
 /**
