@@ -49,7 +49,8 @@ COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY bin bin
 COPY schemas schemas
 COPY src src
-# `npm ci` runs the prepare script (tsc), then the dev dependencies go.
+COPY scripts/bundle.mjs scripts/bundle.mjs
+# `npm ci` runs the prepare script (tsc, then esbuild bundles dist/bundle/), then the dev dependencies go.
 RUN npm ci --no-audit --no-fund \
  && npm prune --omit=dev --no-audit --no-fund \
  && rm -rf src tsconfig.json tsconfig.build.json

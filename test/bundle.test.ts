@@ -1,0 +1,45 @@
+/**
+ * The bundle (scripts/bundle.mjs → dist/bundle/) that bin/meshops.js runs: built by `npm run build`, it answers
+ * exactly as tsc's output does — the same report, exit code and schema sources for the bundled example and the
+ * real-world corpus, with check's worker thread — and finds the files it reads relative to itself
+ * (package.json's version, the bundled core schemas).
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { corpusDir, crdsDir, repoRoot } from "./helpers.js";
+
+const unbundled = `const { main } = await import(${JSON.stringify(join(repoRoot, "dist", "cli", "main.js"))}); process.exitCode = await main(process.argv.slice(1));`;
+
+function run(bundle: boolean, args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = bundle
+    ? spawnSync(process.execPath, [join(repoRoot, "bin", "meshops.js"), ...args], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, maxBuffer: 64 * 1024 * 1024 })
+    : spawnSync(process.execPath, ["--input-type=module", "-e", unbundled, ...args], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, maxBuffer: 64 * 1024 * 1024 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("the bundle bin/meshops.js runs", () => {
+  it("is built, and is what bin/meshops.js loads", () => {
+    expect(existsSync(join(repoRoot, "dist", "bundle", "main.js"))).toBe(true);
+    expect(existsSync(join(repoRoot, "dist", "bundle", "check-worker.js"))).toBe(true);
+    const version = (JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string }).version;
+    expect(run(true, ["--version"]).stdout.trim()).toBe(version);
+  });
+
+  it("reports exactly what tsc's output reports: the example repository and the corpus, with the worker thread", () => {
+    for (const args of [
+      ["check", join(repoRoot, "examples", "bookinfo"), "--format", "json"],
+      ["check", corpusDir, "--crds", crdsDir, "--format", "json"],
+      ["render", join(repoRoot, "examples", "bookinfo"), "--env", "staging"],
+      ["check", join(repoRoot, "examples", "bookinfo"), "--format", "sarif"],
+    ]) {
+      const a = run(true, args);
+      const b = run(false, args);
+      expect(a.stderr, args.join(" ")).toBe(b.stderr);
+      expect(a.code, args.join(" ")).toBe(b.code);
+      expect(a.stdout, args.join(" ")).toBe(b.stdout);
+      expect(a.stdout.length).toBeGreaterThan(100);
+    }
+  }, 120_000);
+});
