@@ -5,17 +5,19 @@
  * (package.json's version, the bundled core schemas).
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { corpusDir, crdsDir, repoRoot } from "./helpers.js";
 
-const unbundled = `const { main } = await import(${JSON.stringify(join(repoRoot, "dist", "cli", "main.js"))}); process.exitCode = await main(process.argv.slice(1));`;
+/** A launcher like bin/meshops.js for tsc's output (dist/cli/), the way it ran before the bundle. */
+const unbundled = join(mkdtempSync(join(tmpdir(), "meshops-bundle-test-")), "unbundled.mjs");
+writeFileSync(unbundled, `const { main } = await import(${JSON.stringify(join(repoRoot, "dist", "cli", "main.js"))});\nprocess.exitCode = await main(process.argv.slice(2));\n`);
 
 function run(bundle: boolean, args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = bundle
-    ? spawnSync(process.execPath, [join(repoRoot, "bin", "meshops.js"), ...args], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, maxBuffer: 64 * 1024 * 1024 })
-    : spawnSync(process.execPath, ["--input-type=module", "-e", unbundled, ...args], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, maxBuffer: 64 * 1024 * 1024 });
+  const launcher = bundle ? join(repoRoot, "bin", "meshops.js") : unbundled;
+  const r = spawnSync(process.execPath, [launcher, ...args], { cwd: repoRoot, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, maxBuffer: 64 * 1024 * 1024 });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
