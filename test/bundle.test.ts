@@ -35,6 +35,11 @@ describe("the bundle bin/meshops.js runs", () => {
       ["check", corpusDir, "--crds", crdsDir, "--format", "json"],
       ["render", join(repoRoot, "examples", "bookinfo"), "--env", "staging"],
       ["check", join(repoRoot, "examples", "bookinfo"), "--format", "sarif"],
+      // commands that load their modules lazily (a dynamic import of a package once broke only in the bundle)
+      ["prometheus", "rules", "--mesh", "istio", "--window", "1m,5m"],
+      ["grafana", "dashboard", join(repoRoot, "examples", "bookinfo"), "--env", "staging"],
+      ["explain", "MSH2003"],
+      ["diff", "--help"],
     ]) {
       const a = run(true, args);
       const b = run(false, args);

@@ -272,8 +272,7 @@ function registerPrometheusRules(program: Command, io: Io, setExit: (code: numbe
     .option("--namespace <ns>", "metadata.namespace of the PrometheusRule")
     .option("-o, --output <file>", "write to a file instead of stdout")
     .action(async (path: string | undefined, flags: RulesFlags) => {
-      const { recordingRuleGroups } = await import("../observe/rules.js");
-      const { stringify } = await import("yaml");
+      const { recordingRuleGroups, rulesYaml } = await import("../observe/rules.js");
       const windows = flags.window.split(",").map((w) => parseDurationS(w, "--window"));
       const intervalS = parseDurationS(flags.interval, "--interval");
       // the rules need the mesh and the matchers, not a reachable Prometheus
@@ -290,7 +289,7 @@ function registerPrometheusRules(program: Command, io: Io, setExit: (code: numbe
             }
           : { groups };
       const header = `# Recording rules for meshops top/graph/metrics (${target.mesh}${target.env ? `, environment ${target.env.name}` : ""}); written by \`meshops prometheus rules\`.\n`;
-      const text = header + stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false });
+      const text = header + rulesYaml(doc);
       if (flags.output) {
         const { writeFileSync } = await import("node:fs");
         writeFileSync(resolve(io.cwd, flags.output), text);

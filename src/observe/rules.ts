@@ -20,6 +20,7 @@
  * for this graph's — and otherwise falls back to the raw queries.
  */
 import { createHash } from "node:crypto";
+import { stringify } from "yaml";
 import type { Level, MeshAdapter } from "./mesh.js";
 import { promDuration } from "./mesh.js";
 import type { RuleGroupInfo } from "./prometheus.js";
@@ -158,4 +159,9 @@ export function checkRecordingRules(groups: readonly RuleGroupInfo[], adapter: M
   const ageS = (now.getTime() - last.getTime()) / 1000;
   if (ageS > 3 * intervalS + 5) return { usable: false, reason: `rule group ${group.name} was last evaluated ${Math.round(ageS)} s ago (interval ${intervalS} s)` };
   return { usable: true, intervalS, lastEvaluation: last };
+}
+
+/** A rules document (a rule file's `{groups}` or a PrometheusRule object) as YAML, every rule spelled out (no aliases). */
+export function rulesYaml(doc: unknown): string {
+  return stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false });
 }
