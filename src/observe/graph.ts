@@ -262,11 +262,12 @@ export async function collectGraph(prom: PromClient, adapter: MeshAdapter, opts:
   const at = opts.at !== undefined ? { time: opts.at } : {};
   const mode = opts.recordingRules ?? "auto";
   const meta = { windowS: opts.windowS, ...(opts.at !== undefined ? { at: opts.at } : {}) };
+  // every query this graph cost, the recorded ones that came back empty included
+  const before = prom.queryCount;
   let rulesNote: string | undefined;
   if (mode !== "off") {
     const verdict = await recordingRulesVerdict(prom, adapter, opts);
     if (verdict.usable) {
-      const before = prom.queryCount;
       const q = recordedQueries(adapter, opts.windowS, opts.levels);
       const [requests, latencyRows] = await Promise.all([prom.instant(q.requests, at), q.latency ? prom.instant(q.latency, at) : Promise.resolve([])]);
       if (requests.length > 0) {
@@ -276,7 +277,6 @@ export async function collectGraph(prom: PromClient, adapter: MeshAdapter, opts:
     } else rulesNote = verdict.reason;
     if (mode === "require") throw new RecordingRulesUnavailableError(`--recording-rules require: ${rulesNote}`);
   }
-  const before = prom.queryCount;
   const q = graphQueries(adapter, opts);
   const [requests, buckets] = await Promise.all([prom.instant(q.requests, at), q.buckets ? prom.instant(q.buckets.query, at) : Promise.resolve(undefined)]);
   const inputs: GraphInputs = { requests, ...(q.buckets && buckets ? { buckets: { level: q.buckets.level, rows: buckets } } : {}) };

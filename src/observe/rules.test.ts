@@ -148,8 +148,9 @@ describe("collectGraph with recording rules", () => {
       expect(g.source).toBe("raw");
       expect(g.rulesNote).toContain(why);
       expect(g.edges[0]!.signals.rps).toBe(10);
-      // raw: 2 queries of its own (after 2 recorded ones when those came back empty)
-      expect(g.queries).toBe(2);
+      // 2 raw queries, after the 2 recorded ones when those came back empty
+      expect(g.queries).toBe(why === "hold no series at the time asked" ? 4 : 2);
+      expect(g.queries).toBe(prom.queries.length);
     }
   });
 
