@@ -19,7 +19,9 @@
  *   /api/services, /api/traces?service=...) and `inject("jaegerOtlpUrl")` (its OTLP/HTTP receiver,
  *   http://127.0.0.1:PORT; POST /v1/traces); also process.env.JAEGER_URL_TESTENV and
  *   JAEGER_OTLP_URL_TESTENV;
- * - stops it and removes the folder in teardown (`scripts/testenv.sh down --dir`).
+ * - stops it and removes the folder in teardown (`scripts/testenv.sh down --dir`);
+ * - gives the tests a scratch TMPDIR of their own (`meshops-tests-*`), removed in teardown, so the temporary
+ *   folders and repositories tests create never pile up in the machine's /tmp.
  *
  * To reuse an environment that is already running (faster edit-test loops), start one with
  * `npm run testenv -- up` and run the tests with KUBECONFIG_TESTENV set to its kubeconfig:
@@ -59,6 +61,19 @@ const script = join(repoRoot, "scripts", "testenv.sh");
 const DIR_PREFIX = "meshops-testenv-run-";
 
 let ownedDir: string | undefined;
+/** The run's scratch folder: the tests' TMPDIR (so os.tmpdir()), removed in teardown with everything tests left in it. */
+let scratchDir: string | undefined;
+
+/** Points TMPDIR (inherited by the test workers and every process they start) at a fresh folder of this run. */
+function useScratchTmp(): void {
+  scratchDir = mkdtempSync(join(tmpdir(), "meshops-tests-"));
+  process.env.TMPDIR = scratchDir;
+}
+
+function removeScratchTmp(): void {
+  if (scratchDir) rmSync(scratchDir, { recursive: true, force: true });
+  scratchDir = undefined;
+}
 
 /** Runs scripts/testenv.sh; its progress (stderr) goes to the console, its stdout is returned. */
 function testenv(args: string[]): Promise<string> {
@@ -160,6 +175,8 @@ export async function setup(project: TestProject): Promise<void> {
     project.provide("kubeconfig", external);
     project.provide("testenvDir", "");
     await externalServers(project, external);
+    useScratchTmp();
+    process.once("exit", removeScratchTmp);
     return;
   }
   sweepStale();
@@ -170,6 +187,7 @@ export async function setup(project: TestProject): Promise<void> {
   // they run in their own sessions and would otherwise outlive the test run.
   process.once("exit", () => {
     if (ownedDir) downSync(ownedDir);
+    removeScratchTmp();
   });
   await testenv(["up", "--dir", dir]);
   const kubeconfig = join(dir, "kubeconfig");
@@ -180,9 +198,12 @@ export async function setup(project: TestProject): Promise<void> {
   const env = readEnvFile(join(dir, "env"));
   providePrometheus(project, env, join(dir, "env"));
   provideJaeger(project, env, join(dir, "env"));
+  // after the test environment's own folder (sweepStale looks for stale ones in the real temporary folder)
+  useScratchTmp();
 }
 
 export async function teardown(): Promise<void> {
+  removeScratchTmp();
   const dir = ownedDir;
   if (!dir) return;
   await testenv(["down", "--dir", dir]);
