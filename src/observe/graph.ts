@@ -7,11 +7,11 @@
  */
 import type { Level, MeshAdapter, TrafficKey } from "./mesh.js";
 import type { PromClient, VectorSample } from "./prometheus.js";
-import { histogramQuantile, parseLe, type Bucket } from "./quantile.js";
+import { histogramQuantile, parseLe, QUANTILES, type Bucket } from "./quantile.js";
 import { checkRecordingRules, recordedNames, recordedQueries, RULES_LABEL, type RulesVerdict } from "./rules.js";
 
-/** The quantiles every level reports. */
-export const QUANTILES = [0.5, 0.95, 0.99] as const;
+/** The quantiles every level reports (defined with the quantile arithmetic; re-exported here). */
+export { QUANTILES };
 
 /** Golden signals of one node or edge. */
 export interface Signals {

@@ -7,6 +7,9 @@
  * bound, non-monotonic counts (rate() of buckets scraped at slightly different times) made monotonic.
  */
 
+/** The quantiles meshops reports at every level (graph, top, recording rules, dashboards). */
+export const QUANTILES = [0.5, 0.95, 0.99] as const;
+
 /** One cumulative bucket: upper bound and count (or rate). */
 export type Bucket = [le: number, count: number];
 

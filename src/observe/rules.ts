@@ -24,6 +24,7 @@ import { stringify } from "yaml";
 import type { Level, MeshAdapter } from "./mesh.js";
 import { promDuration } from "./mesh.js";
 import type { RuleGroupInfo } from "./prometheus.js";
+import { QUANTILES } from "./quantile.js";
 
 /** The label every meshops recording rule carries; its value identifies the queries the rule records. */
 export const RULES_LABEL = "meshops_rules";
@@ -82,8 +83,6 @@ export interface RuleGroup {
   rules: RecordingRule[];
 }
 
-/** Quantiles the graph reports (kept here too so rules.ts does not import graph.ts). */
-const RULE_QUANTILES = [0.5, 0.95, 0.99] as const;
 
 /**
  * The recording rules for one window, in evaluation order: requests; bucket rates by edge (the one pass over the
@@ -101,7 +100,7 @@ export function recordingRules(adapter: MeshAdapter, windowS: number): Recording
     { record: n.bucketsAt("service"), expr: `sum by (${["le", ...adapter.levelLabels("service")].join(", ")}) (${sel(n.bucketsAt("version"))})`, labels: labels() },
   ];
   for (const level of ["edge", "version", "service"] as const) {
-    for (const q of RULE_QUANTILES) rules.push({ record: n.quantile(level, q), expr: `histogram_quantile(${q}, ${sel(n.bucketsAt(level))})`, labels: labels() });
+    for (const q of QUANTILES) rules.push({ record: n.quantile(level, q), expr: `histogram_quantile(${q}, ${sel(n.bucketsAt(level))})`, labels: labels() });
   }
   return rules;
 }
@@ -114,7 +113,7 @@ export function recordingRuleGroups(adapter: MeshAdapter, windowsS: readonly num
 /** The queries that read a graph from recorded series: the requests, and every quantile of the asked levels at once. */
 export function recordedQueries(adapter: MeshAdapter, windowS: number, levels: readonly Level[]): { requests: string; latency?: string } {
   const n = recordedNames(adapter, windowS);
-  const names = levels.flatMap((l) => RULE_QUANTILES.map((q) => n.quantile(l, q)));
+  const names = levels.flatMap((l) => QUANTILES.map((q) => n.quantile(l, q)));
   const sel = `${RULES_LABEL}="${n.id}"`;
   return {
     requests: `${n.requests}{${sel}}`,
