@@ -146,12 +146,17 @@ export interface LeaseHolder {
   gone: boolean;
 }
 
+/** The live Lease's unexpired holder as `identity` sees it, with whether its process is provably gone. */
+function leaseHolderOf(live: KubeObject | undefined, now: Date, identity: string, self: ProcessStamp | undefined, startTimeOf: (pid: number) => string | undefined): LeaseHolder | undefined {
+  const held = holderOf(live, now);
+  if (!held) return undefined;
+  return { ...held, gone: holderGone(held.holder, identity, parseStamp(live?.metadata?.annotations?.[HOLDER_PROCESS_ANNOTATION]), self, startTimeOf) };
+}
+
 /** Reads the environment's Lease (nothing is changed); `identity` is the reader's `user@host/pid`. */
 export async function readLeaseHolder(kube: KubeClient, env: string, identity: string, clock: Clock = systemClock, self: ProcessStamp | undefined = selfStamp(), startTimeOf: (pid: number) => string | undefined = procStartTime): Promise<LeaseHolder | undefined> {
   const live = await kube.get({ apiVersion: "coordination.k8s.io/v1", kind: "Lease", namespace: SYSTEM_NAMESPACE, name: leaseName(env) });
-  const held = holderOf(live, clock.now());
-  if (!held) return undefined;
-  return { ...held, gone: holderGone(held.holder, identity, parseStamp(live?.metadata?.annotations?.[HOLDER_PROCESS_ANNOTATION]), self, startTimeOf) };
+  return leaseHolderOf(live, clock.now(), identity, self, startTimeOf);
 }
 
 /** Acquires the environment's Lease as `identity`, renewing it until released. */
@@ -167,8 +172,8 @@ export async function acquireLock(kube: KubeClient, env: string, identity: strin
   for (;;) {
     const live = await kube.get(ref);
     const now = clock.now();
-    const held = holderOf(live, now);
-    const gone = held !== undefined && held.holder !== identity && holderGone(held.holder, identity, parseStamp(live?.metadata?.annotations?.[HOLDER_PROCESS_ANNOTATION]), self, startTimeOf);
+    const held = leaseHolderOf(live, now, identity, self, startTimeOf);
+    const gone = held !== undefined && held.holder !== identity && held.gone;
     if (held && held.holder !== identity && !gone) {
       if (!opts.wait) {
         throw new LockHeldError(
