@@ -368,6 +368,21 @@ wait_ready() {
   return 1
 }
 
+# start_on_free_ports NAME LAUNCH CHECK: runs LAUNCH (it picks free ports, then starts NAME), waits until CHECK
+# (a function: it reads the ports LAUNCH picked) succeeds, and logs the start-up time. A port taken before NAME
+# could bind it is retried with new ports, 3 attempts in all; any other failure returns 1.
+start_on_free_ports() {
+  local name="$1" launch_fn="$2" check_fn="$3" rc
+  for _ in 1 2 3; do
+    "$launch_fn"
+    rc=0; wait_ready "$name" "$check_fn" || rc=$?
+    if [[ $rc == 0 ]]; then log "$name ready after $(elapsed)"; return 0; fi
+    [[ $rc == 2 ]] || return 1
+    log "a port of $name was taken before it could bind it; retrying with other ports"
+  done
+  return 1
+}
+
 # A CA, one serving certificate for both API servers (127.0.0.1, ::1, localhost and the
 # in-cluster names), the service-account signing key pair, and the static tokens.
 gen_pki() {
@@ -407,27 +422,22 @@ gen_pki() {
 
 etcd_healthy() { curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
 
-start_etcd() {
-  local ports rc
-  for _ in 1 2 3; do
-    mapfile -t ports < <(free_ports 2)
-    ETCD_PORT="${ports[0]}"; ETCD_PEER_PORT="${ports[1]}"
-    rm -rf "$DIR/etcd"
-    log "starting etcd $ETCD_VERSION on 127.0.0.1:$ETCD_PORT"
-    launch etcd "$ETCD" --name testenv --data-dir "$DIR/etcd" \
-      --listen-client-urls "http://127.0.0.1:$ETCD_PORT" \
-      --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-      --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
-      --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
-      --initial-cluster "testenv=http://127.0.0.1:$ETCD_PEER_PORT" --initial-cluster-state new \
-      --unsafe-no-fsync --log-level warn
-    rc=0; wait_ready etcd etcd_healthy || rc=$?
-    if [[ $rc == 0 ]]; then log "etcd ready after $(elapsed)"; return 0; fi
-    [[ $rc == 2 ]] || return 1
-    log "etcd's port was taken before it could bind it; retrying with other ports"
-  done
-  return 1
+launch_etcd() {
+  local ports
+  mapfile -t ports < <(free_ports 2)
+  ETCD_PORT="${ports[0]}"; ETCD_PEER_PORT="${ports[1]}"
+  rm -rf "$DIR/etcd"
+  log "starting etcd $ETCD_VERSION on 127.0.0.1:$ETCD_PORT"
+  launch etcd "$ETCD" --name testenv --data-dir "$DIR/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "testenv=http://127.0.0.1:$ETCD_PEER_PORT" --initial-cluster-state new \
+    --unsafe-no-fsync --log-level warn
 }
+
+start_etcd() { start_on_free_ports etcd launch_etcd etcd_healthy; }
 
 apiserver_ready() {  # apiserver_ready PORT
   [[ "$(curl -fsS --max-time 3 --cacert "$DIR/pki/ca.crt" -H "Authorization: Bearer $ADMIN_TOKEN" \
@@ -609,27 +619,25 @@ PROMETHEUS_EOF
   mv -f "$DIR/prometheus/prometheus.yml.tmp" "$DIR/prometheus/prometheus.yml"
 }
 
+launch_prometheus() {
+  PROM_PORT="$(free_ports 1)"
+  log "starting $("$PROMETHEUS" --version 2>&1 | head -1) on http://127.0.0.1:$PROM_PORT"
+  launch prometheus "$PROMETHEUS" \
+    --config.file="$DIR/prometheus/prometheus.yml" \
+    --storage.tsdb.path="$DIR/prometheus/data" \
+    --storage.tsdb.retention.time=1d \
+    --web.listen-address="127.0.0.1:$PROM_PORT" \
+    --web.enable-lifecycle --web.enable-remote-write-receiver \
+    --log.level=warn
+}
+
+prometheus_started() { prometheus_ready "$PROM_PORT"; }
+
 # Starts Prometheus on a free loopback port and waits until /-/ready answers; sets PROM_PORT.
 start_prometheus() {
-  local rc
   prometheus_bin
   write_prometheus_config
-  for _ in 1 2 3; do
-    PROM_PORT="$(free_ports 1)"
-    log "starting $("$PROMETHEUS" --version 2>&1 | head -1) on http://127.0.0.1:$PROM_PORT"
-    launch prometheus "$PROMETHEUS" \
-      --config.file="$DIR/prometheus/prometheus.yml" \
-      --storage.tsdb.path="$DIR/prometheus/data" \
-      --storage.tsdb.retention.time=1d \
-      --web.listen-address="127.0.0.1:$PROM_PORT" \
-      --web.enable-lifecycle --web.enable-remote-write-receiver \
-      --log.level=warn
-    rc=0; wait_ready prometheus prometheus_ready "$PROM_PORT" || rc=$?
-    if [[ $rc == 0 ]]; then log "prometheus ready after $(elapsed)"; return 0; fi
-    [[ $rc == 2 ]] || return 1
-    log "prometheus's port was taken before it could bind it; retrying with another port"
-  done
-  return 1
+  start_on_free_ports prometheus launch_prometheus prometheus_started
 }
 
 # Is the Prometheus recorded in DIR/env alive and ready? Sets PROM_PORT.
@@ -743,22 +751,21 @@ JAEGER_EOF
   mv -f "$DIR/jaeger/config.yaml.tmp" "$DIR/jaeger/config.yaml"
 }
 
+launch_jaeger() {
+  local ports
+  mapfile -t ports < <(free_ports 3)
+  JAEGER_QUERY_PORT="${ports[0]}" JAEGER_GRPC_PORT="${ports[1]}" JAEGER_OTLP_PORT="${ports[2]}"
+  write_jaeger_config
+  log "starting jaeger $JAEGER_VERSION: query http://127.0.0.1:$JAEGER_QUERY_PORT, OTLP/HTTP http://127.0.0.1:$JAEGER_OTLP_PORT"
+  launch jaeger "$JAEGER" --config "$DIR/jaeger/config.yaml"
+}
+
+jaeger_started() { jaeger_ready "$JAEGER_QUERY_PORT"; }
+
 # Starts Jaeger on free loopback ports and waits until its query API answers; sets JAEGER_*_PORT.
 start_jaeger() {
-  local rc ports
   [[ -n "${JAEGER:-}" ]] || ensure_jaeger
-  for _ in 1 2 3; do
-    mapfile -t ports < <(free_ports 3)
-    JAEGER_QUERY_PORT="${ports[0]}" JAEGER_GRPC_PORT="${ports[1]}" JAEGER_OTLP_PORT="${ports[2]}"
-    write_jaeger_config
-    log "starting jaeger $JAEGER_VERSION: query http://127.0.0.1:$JAEGER_QUERY_PORT, OTLP/HTTP http://127.0.0.1:$JAEGER_OTLP_PORT"
-    launch jaeger "$JAEGER" --config "$DIR/jaeger/config.yaml"
-    rc=0; wait_ready jaeger jaeger_ready "$JAEGER_QUERY_PORT" || rc=$?
-    if [[ $rc == 0 ]]; then log "jaeger ready after $(elapsed)"; return 0; fi
-    [[ $rc == 2 ]] || return 1
-    log "one of jaeger's ports was taken before it could bind it; retrying with others"
-  done
-  return 1
+  start_on_free_ports jaeger launch_jaeger jaeger_started
 }
 
 # Is the Jaeger recorded in DIR/env alive and ready? Sets JAEGER_*_PORT.
