@@ -649,12 +649,19 @@ prometheus_healthy() {
   prometheus_ready "$PROM_PORT"
 }
 
-cmd_prometheus() {
+# open_running_env "$@" (ACTION [--dir DIR]): usage without an action; else sets DIR from the flags, requires an
+# environment there and takes its lock. For the commands that act on one server of a running environment.
+open_running_env() {
   [[ $# -ge 1 && "$1" != -h && "$1" != --help ]] || { usage; exit 0; }
-  local action="$1"; shift
+  shift
   parse_dir_args "$@"
   [[ -f "$DIR/env" ]] || die "no test environment in $DIR (start one with: scripts/testenv.sh up --dir $DIR)"
   lock_dir
+}
+
+cmd_prometheus() {
+  open_running_env "$@"
+  local action="$1"
   case "$action" in
     start)
       need curl; need node "used to pick a free port"; need setsid
@@ -791,11 +798,8 @@ ensure_jaeger_running() {
 }
 
 cmd_jaeger() {
-  [[ $# -ge 1 && "$1" != -h && "$1" != --help ]] || { usage; exit 0; }
-  local action="$1"; shift
-  parse_dir_args "$@"
-  [[ -f "$DIR/env" ]] || die "no test environment in $DIR (start one with: scripts/testenv.sh up --dir $DIR)"
-  lock_dir
+  open_running_env "$@"
+  local action="$1"
   case "$action" in
     start)
       need curl; need node "used to pick free ports"; need setsid
