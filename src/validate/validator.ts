@@ -4,7 +4,7 @@
  * list types, enums, formats, patterns, CEL rules (x-kubernetes-validations) evaluated with schema defaults
  * applied (as the API server defaults before it validates). The object is never modified.
  */
-import { compileCelRule, evalCelRule, isTransitionRule, toCelValue, type CelSchema, type CompiledCelRule } from "./cel/index.js";
+import { compileCelRule, evalCelRule, fastCelRule, isTransitionRule, toCelValue, type CelSchema, type CompiledCelRule, type FastRule } from "./cel/index.js";
 import { checkDns1035Label, checkDns1123Label, checkDns1123Subdomain, checkFormat, checkLabelValue, checkQualifiedName, checkQuantity } from "./formats.js";
 import type { Schema } from "./schema-types.js";
 
@@ -100,7 +100,12 @@ function compilePattern(p: string): RegExp | null {
   return re;
 }
 
-const celCache = new WeakMap<object, (CompiledCelRule | { error: string })[]>();
+/** A schema node's rules, each with its fast-path closure for values of that node when it has one. */
+interface NodeRule {
+  compiled: CompiledCelRule | { error: string };
+  fast: FastRule | undefined;
+}
+const celCache = new WeakMap<object, NodeRule[]>();
 interface CelOutcomeRecord {
   code: string;
   rel: (string | number)[];
@@ -328,11 +333,28 @@ export function validateObject(
   };
 
   const checkCel = (value: unknown, s: Schema): void => {
-    let compiled = celCache.get(s);
-    if (!compiled) {
-      compiled = (s["x-kubernetes-validations"] ?? []).map((r) => compileCelRule(r));
-      celCache.set(s, compiled);
+    let rules = celCache.get(s);
+    if (!rules) {
+      rules = (s["x-kubernetes-validations"] ?? []).map((r) => {
+        const compiled = compileCelRule(r);
+        return { compiled, fast: "error" in compiled ? undefined : fastCelRule(compiled, s as CelSchema) };
+      });
+      celCache.set(s, rules);
     }
+    // a rule that cannot be compiled is said once, never per object: outside the memo, which would repeat it
+    // for every identical value
+    let slow = false;
+    for (const { compiled: c, fast } of rules) {
+      if ("error" in c) {
+        if (reportedCompileErrors.has(c.error)) continue;
+        reportedCompileErrors.add(c.error);
+        issue(SchemaCodes.celError, `a CEL rule of this kind's schema could not be compiled, so it is not checked: ${c.error}`, path, "warning");
+        continue;
+      }
+      // the fast path answers most rules on valid values without @bufbuild/cel
+      if (!slow && fast?.(value) !== true && !isTransitionRule(c)) slow = true;
+    }
+    if (!slow) return;
     // Rules are pure functions of the value: identical values (common in mesh configs: the same parentRefs,
     // matches and backendRefs over and over) reuse the outcome. Bounded per schema node.
     let memo = celMemo.get(s);
@@ -340,21 +362,15 @@ export function validateObject(
       memo = new Map();
       celMemo.set(s, memo);
     }
-    // a rule that cannot be compiled is said once, never per object: outside the memo, which would repeat it
-    // for every identical value
-    for (const c of compiled) {
-      if (!("error" in c) || reportedCompileErrors.has(c.error)) continue;
-      reportedCompileErrors.add(c.error);
-      issue(SchemaCodes.celError, `a CEL rule of this kind's schema could not be compiled, so it is not checked: ${c.error}`, path, "warning");
-    }
     const key = JSON.stringify(value);
     let outcomes = memo.get(key);
     if (!outcomes) {
       outcomes = [];
       let self: unknown;
-      for (const c of compiled) {
+      for (const { compiled: c, fast } of rules) {
         if ("error" in c) continue; // reported above
         if (isTransitionRule(c)) continue; // needs oldSelf: only on update, never on create
+        if (fast?.(value) === true) continue;
         self ??= toCelValue(value, s as CelSchema);
         const out = evalCelRule(c, self);
         if (out.ok) continue;

@@ -5,15 +5,18 @@
 // messageExpression result, the message, or "failed rule: <rule>", and runtime
 // errors are reported as "<error> evaluating rule: <rule>".
 import { isCelError, parse, plan, type CelError, type CelValue } from "@bufbuild/cel";
-import { checkExpr } from "./check.js";
+import { checkExpr, type ParsedExpr } from "./check.js";
+import { compileFast, type FastRule } from "./fast.js";
 import { baseBindings, DECLARED_IDENTS, k8sCelEnv } from "./env.js";
 import { optionalNone, optionalOf } from "./k8s-library.js";
-import type { CelOutcome, CelRule } from "./types.js";
+import type { CelOutcome, CelRule, CelSchema } from "./types.js";
 
 type Program = ReturnType<typeof plan>;
 
 interface CompiledExpression {
+  /** Planned on first use: a rule the fast path answers is never run by @bufbuild/cel. */
   readonly program: Program;
+  readonly parsed: ParsedExpr;
   readonly usesOldSelf: boolean;
 }
 
@@ -47,7 +50,17 @@ function compileExpression(source: string): CompiledExpression | { error: string
   try {
     const parsed = parse(source);
     const { errors, usesOldSelf } = checkExpr(k8sCelEnv, parsed, DECLARED_IDENTS);
-    result = errors.length > 0 ? { error: errors.join("\n") } : { program: plan(k8sCelEnv, parsed), usesOldSelf };
+    if (errors.length > 0) result = { error: errors.join("\n") };
+    else {
+      let program: Program | undefined;
+      result = {
+        get program(): Program {
+          return (program ??= plan(k8sCelEnv, parsed));
+        },
+        parsed,
+        usesOldSelf,
+      };
+    }
   } catch (e) {
     const hint = /\.\?|\[\?/.test(source) ? " (optional field selection `.?` / `[?` is not supported)" : "";
     result = { error: `ERROR: ${(e as Error).message}${hint}` };
@@ -92,6 +105,17 @@ export function compileCelRule(rule: CelRule): CompiledCelRule | { error: string
         : { rule: { ...rule }, [internals]: message ? { rule: compiled, message } : { rule: compiled } };
   }
   return remember(ruleCache, key, result);
+}
+
+/**
+ * The rule compiled by the fast path (fast.ts) for values of this schema node, or undefined when it uses what the
+ * fast path does not model. It answers true or false exactly as evalCelRule would, or BAIL (evaluate with
+ * evalCelRule); it says nothing about messages, so a false is reported through evalCelRule too.
+ */
+export function fastCelRule(c: CompiledCelRule, schema: CelSchema): FastRule | undefined {
+  const impl = c[internals];
+  if (impl.rule.usesOldSelf) return undefined;
+  return compileFast(impl.rule.parsed.expr, schema);
 }
 
 /** True when the rule refers to oldSelf (a transition rule). */
