@@ -7,6 +7,7 @@
 import { isCelError, parse, plan, type CelError, type CelValue } from "@bufbuild/cel";
 import { checkExpr, type ParsedExpr } from "./check.js";
 import { compileFast, type FastRule } from "./fast.js";
+import { parseCel } from "./parser.js";
 import { baseBindings, DECLARED_IDENTS, k8sCelEnv } from "./env.js";
 import { optionalNone, optionalOf } from "./k8s-library.js";
 import type { CelOutcome, CelRule, CelSchema } from "./types.js";
@@ -46,26 +47,57 @@ function remember<V>(cache: Map<string, V>, key: string, value: V): V {
 function compileExpression(source: string): CompiledExpression | { error: string } {
   const hit = expressionCache.get(source);
   if (hit !== undefined) return hit;
-  let result: CompiledExpression | { error: string };
+  return remember(expressionCache, source, quickCompile(source) ?? fullCompile(source));
+}
+
+/** A program planned by @bufbuild/cel from its own parse, on first use only. */
+function lazyProgram(source: string, parsed: ParsedExpr | undefined): () => Program {
+  let program: Program | undefined;
+  return () => (program ??= plan(k8sCelEnv, parsed ?? parse(source)));
+}
+
+/**
+ * parser.ts's parse, when it reads the expression and the checks find nothing; undefined otherwise (and the
+ * expression is compiled by fullCompile, whose parse and messages are @bufbuild/cel's).
+ */
+function quickCompile(source: string): CompiledExpression | undefined {
+  const parsed = parseCel(source);
+  if (parsed === undefined) return undefined;
+  let checked: ReturnType<typeof checkExpr>;
+  try {
+    checked = checkExpr(k8sCelEnv, parsed, DECLARED_IDENTS);
+  } catch {
+    return undefined;
+  }
+  const { errors, usesOldSelf } = checked;
+  if (errors.length > 0) return undefined;
+  const program = lazyProgram(source, undefined);
+  return {
+    get program(): Program {
+      return program();
+    },
+    parsed,
+    usesOldSelf,
+  };
+}
+
+function fullCompile(source: string): CompiledExpression | { error: string } {
   try {
     const parsed = parse(source);
     const { errors, usesOldSelf } = checkExpr(k8sCelEnv, parsed, DECLARED_IDENTS);
-    if (errors.length > 0) result = { error: errors.join("\n") };
-    else {
-      let program: Program | undefined;
-      result = {
-        get program(): Program {
-          return (program ??= plan(k8sCelEnv, parsed));
-        },
-        parsed,
-        usesOldSelf,
-      };
-    }
+    if (errors.length > 0) return { error: errors.join("\n") };
+    const program = lazyProgram(source, parsed);
+    return {
+      get program(): Program {
+        return program();
+      },
+      parsed,
+      usesOldSelf,
+    };
   } catch (e) {
     const hint = /\.\?|\[\?/.test(source) ? " (optional field selection `.?` / `[?` is not supported)" : "";
-    result = { error: `ERROR: ${(e as Error).message}${hint}` };
+    return { error: `ERROR: ${(e as Error).message}${hint}` };
   }
-  return remember(expressionCache, source, result);
 }
 
 function ruleKey(rule: CelRule): string {
