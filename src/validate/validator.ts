@@ -126,6 +126,55 @@ export function compileErrorsRestorePoint(): () => void {
 /** Resolved $refs per definitions map, shared by every object validated against it. */
 const derefCaches = new WeakMap<Record<string, Schema>, WeakMap<Schema, Schema>>();
 
+/**
+ * What the walk needs of a (dereferenced) schema node, read once into one object shape: schema nodes come in
+ * hundreds of shapes, so reading their keywords on every value is slow (megamorphic) property access.
+ */
+class Plan {
+  readonly intOrString: boolean;
+  readonly quantity: boolean;
+  readonly type: Schema["type"];
+  readonly enum: unknown[] | undefined;
+  readonly stringChecks: boolean;
+  readonly numberChecks: boolean;
+  readonly arrayChecks: boolean;
+  readonly items: Schema | undefined;
+  readonly props: Record<string, Schema> | undefined;
+  readonly preserve: boolean;
+  readonly embedded: boolean;
+  readonly addl: Schema | boolean | undefined;
+  readonly required: string[] | undefined;
+  readonly propertyBounds: boolean;
+  /** allOf members that are not $refs (those were followed by deref). */
+  readonly allOf: Schema[] | undefined;
+  readonly combinators: boolean;
+  readonly cel: boolean;
+  /** Properties with a default (the API server applies them before validating). */
+  readonly defaults: [string, unknown][];
+  constructor(readonly s: Schema) {
+    this.intOrString = s["x-kubernetes-int-or-string"] === true || s.format === "int-or-string";
+    this.quantity = s.format === "quantity";
+    this.type = s.type;
+    this.enum = s.enum;
+    this.stringChecks = s.maxLength !== undefined || s.minLength !== undefined || s.pattern !== undefined || s.format !== undefined;
+    this.numberChecks = s.minimum !== undefined || s.maximum !== undefined || s.multipleOf !== undefined;
+    this.arrayChecks = s.maxItems !== undefined || s.minItems !== undefined || s.uniqueItems === true || s["x-kubernetes-list-type"] === "set" || s["x-kubernetes-list-type"] === "map";
+    this.items = s.items;
+    this.props = s.properties;
+    this.preserve = s["x-kubernetes-preserve-unknown-fields"] === true;
+    this.embedded = s["x-kubernetes-embedded-resource"] === true;
+    this.addl = s.additionalProperties;
+    this.required = s.required;
+    this.propertyBounds = s.maxProperties !== undefined || s.minProperties !== undefined;
+    const allOf = s.allOf?.filter((sub) => !sub.$ref);
+    this.allOf = allOf && allOf.length > 0 ? allOf : undefined;
+    this.combinators = s.anyOf !== undefined || s.oneOf !== undefined || s.not !== undefined;
+    this.cel = s["x-kubernetes-validations"] !== undefined;
+    this.defaults = s.properties ? Object.entries(s.properties).flatMap(([k, p]) => (p.default !== undefined ? [[k, p.default] as [string, unknown]] : [])) : [];
+  }
+}
+const planCaches = new WeakMap<Record<string, Schema>, WeakMap<Schema, Plan>>();
+
 /** Validates one object against one schema entry; returns the issues found (empty when valid). */
 export function validateObject(
   obj: Record<string, unknown>,
@@ -142,6 +191,12 @@ export function validateObject(
     derefCaches.set(opts.definitions, derefCache);
   }
   const refs = derefCache;
+  let planCache = planCaches.get(opts.definitions);
+  if (!planCache) {
+    planCache = new WeakMap<Schema, Plan>();
+    planCaches.set(opts.definitions, planCache);
+  }
+  const plans = planCache;
 
   // inside a trial of an anyOf/oneOf/not branch only whether issues were found counts (they are all dropped):
   // no path or message is built for them
@@ -171,38 +226,53 @@ export function validateObject(
     return cur;
   };
 
+  const planOf = (raw: Schema): Plan => {
+    let p = plans.get(raw);
+    if (!p) {
+      const s = deref(raw);
+      p = plans.get(s);
+      if (!p) {
+        p = new Plan(s);
+        plans.set(s, p);
+      }
+      plans.set(raw, p);
+    }
+    return p;
+  };
+
   /** Value checks shared by the main pass and the allOf/anyOf/oneOf/not branches. */
   const check = (input: unknown, raw: Schema, valueOnly: boolean): void => {
-    const s = deref(raw);
     if (input === null || input === undefined) return; // nulls are pruned (or zero values for built-in types)
+    const p = planOf(raw);
     // the API server applies defaults before validating (they decide oneOf branches and CEL rules):
     // validate a shallow copy with the missing defaults filled in; the object itself is never changed
-    const value = opts.builtin ? input : withDefaults(input, s);
-    const intOrString = s["x-kubernetes-int-or-string"] === true || s.format === "int-or-string";
-    if (intOrString) {
+    const value = opts.builtin || p.defaults.length === 0 ? input : withDefaults(input, p.defaults);
+    if (p.intOrString) {
       if (!(typeof value === "string" || (typeof value === "number" && Number.isInteger(value)))) {
         issue(SchemaCodes.wrongType, `expected an integer or a string, got ${describe(value)}`);
         return;
       }
-    } else if (s.format === "quantity") {
+    } else if (p.quantity) {
       const q = checkQuantity(value);
       if (q) issue(SchemaCodes.format, q);
       return;
-    } else if (s.type && !typeMatches(s.type, value)) {
-      issue(SchemaCodes.wrongType, `expected ${s.type === "integer" ? "an integer" : s.type === "object" || s.type === "array" ? `an ${s.type}` : `a ${s.type}`}, got ${describe(value)}`);
+    } else if (p.type && !typeMatches(p.type, value)) {
+      issue(SchemaCodes.wrongType, `expected ${p.type === "integer" ? "an integer" : p.type === "object" || p.type === "array" ? `an ${p.type}` : `a ${p.type}`}, got ${describe(value)}`);
       return;
     }
-    if (s.enum && !s.enum.some((e) => deepEqual(e, value))) {
-      const allowed = s.enum.map((e) => JSON.stringify(e));
+    if (p.enum && !p.enum.some((e) => deepEqual(e, value))) {
+      const allowed = p.enum.map((e) => JSON.stringify(e));
       issue(SchemaCodes.enum, `unsupported value ${JSON.stringify(value)}: must be one of ${allowed.length > 12 ? `${allowed.slice(0, 12).join(", ")}, ...` : allowed.join(", ")}`);
     }
-    if (typeof value === "string") checkString(value, s);
-    else if (typeof value === "number") checkNumber(value, s);
-    else if (Array.isArray(value)) checkArray(value, s, valueOnly);
-    else if (typeof value === "object") checkObject(value as Record<string, unknown>, s, valueOnly);
-    if (s.allOf) for (const sub of s.allOf) if (!sub.$ref) check(value, sub, true);
-    if (s.anyOf || s.oneOf || s.not) checkCombinators(value, s);
-    if (opts.cel && !valueOnly && s["x-kubernetes-validations"]) checkCel(value, s);
+    if (typeof value === "string") {
+      if (p.stringChecks) checkString(value, p.s);
+    } else if (typeof value === "number") {
+      if (p.numberChecks) checkNumber(value, p.s);
+    } else if (Array.isArray(value)) checkArray(value, p, valueOnly);
+    else if (typeof value === "object") checkObject(value as Record<string, unknown>, p, valueOnly);
+    if (p.allOf) for (const sub of p.allOf) check(value, sub, true);
+    if (p.combinators) checkCombinators(value, p.s);
+    if (opts.cel && !valueOnly && p.cel) checkCel(value, p.s);
   };
 
   const checkString = (v: string, s: Schema): void => {
@@ -230,7 +300,20 @@ export function validateObject(
       issue(SchemaCodes.bounds, `${v} must be a multiple of ${s.multipleOf}`);
   };
 
-  const checkArray = (v: unknown[], s: Schema, valueOnly: boolean): void => {
+  const checkArray = (v: unknown[], p: Plan, valueOnly: boolean): void => {
+    if (p.arrayChecks) checkArrayBounds(v, p.s);
+    const items = p.items;
+    if (items) {
+      for (let i = 0; i < v.length; i++) {
+        path.push(i);
+        check(v[i], items, valueOnly);
+        path.pop();
+      }
+    }
+  };
+
+  /** Item counts, and duplicates in sets and maps. */
+  const checkArrayBounds = (v: unknown[], s: Schema): void => {
     if (s.maxItems !== undefined && v.length > s.maxItems) issue(SchemaCodes.bounds, `must have at most ${s.maxItems} items (has ${v.length})`);
     if (s.minItems !== undefined && v.length < s.minItems) issue(SchemaCodes.bounds, `must have at least ${s.minItems} items (has ${v.length})`);
     const listType = s["x-kubernetes-list-type"];
@@ -254,20 +337,13 @@ export function validateObject(
         else seen.set(k, i);
       });
     }
-    if (s.items) {
-      for (let i = 0; i < v.length; i++) {
-        path.push(i);
-        check(v[i], s.items, valueOnly);
-        path.pop();
-      }
-    }
   };
 
-  const checkObject = (v: Record<string, unknown>, s: Schema, valueOnly: boolean): void => {
-    const props = s.properties;
-    const preserve = s["x-kubernetes-preserve-unknown-fields"] === true;
-    const embedded = s["x-kubernetes-embedded-resource"] === true;
-    const addl = s.additionalProperties;
+  const checkObject = (v: Record<string, unknown>, p: Plan, valueOnly: boolean): void => {
+    const props = p.props;
+    const preserve = p.preserve;
+    const embedded = p.embedded;
+    const addl = p.addl;
     const keys = Object.keys(v);
     for (const k of keys) {
       const sub = props?.[k];
@@ -280,15 +356,18 @@ export function validateObject(
       }
       path.pop();
     }
-    if (s.required) {
-      for (const r of s.required) {
+    if (p.required) {
+      for (const r of p.required) {
         // the API server applies defaults before validating: a required field with a default is never missing
         if ((v[r] === undefined || v[r] === null) && (opts.builtin || props?.[r]?.default === undefined)) issue(SchemaCodes.required, `required field "${r}" is missing`);
       }
     }
-    const n = keys.length;
-    if (s.maxProperties !== undefined && n > s.maxProperties) issue(SchemaCodes.bounds, `must have at most ${s.maxProperties} properties (has ${n})`);
-    if (s.minProperties !== undefined && n < s.minProperties) issue(SchemaCodes.bounds, `must have at least ${s.minProperties} properties (has ${n})`);
+    if (p.propertyBounds) {
+      const s = p.s;
+      const n = keys.length;
+      if (s.maxProperties !== undefined && n > s.maxProperties) issue(SchemaCodes.bounds, `must have at most ${s.maxProperties} properties (has ${n})`);
+      if (s.minProperties !== undefined && n < s.minProperties) issue(SchemaCodes.bounds, `must have at least ${s.minProperties} properties (has ${n})`);
+    }
     if (embedded && !valueOnly) {
       if (typeof v.apiVersion !== "string" || v.apiVersion === "") issue(SchemaCodes.required, `required field "apiVersion" is missing`);
       if (typeof v.kind !== "string" || v.kind === "") issue(SchemaCodes.required, `required field "kind" is missing`);
@@ -410,16 +489,9 @@ export function validateObject(
 /** What a trial of a combinator branch records for an issue (never reported: trials drop their issues). */
 const TRIAL_ISSUE: SchemaIssue = { code: "", path: [], message: "", severity: "error" };
 
-const defaultedProps = new WeakMap<Schema, [string, unknown][]>();
-
-/** The object with its schema's defaults filled in for absent (or null) properties; the same object when none apply. */
-function withDefaults(value: unknown, s: Schema): unknown {
-  if (!s.properties || typeof value !== "object" || value === null || Array.isArray(value)) return value;
-  let defs = defaultedProps.get(s);
-  if (!defs) {
-    defs = Object.entries(s.properties).flatMap(([k, p]) => (p.default !== undefined ? [[k, p.default] as [string, unknown]] : []));
-    defaultedProps.set(s, defs);
-  }
+/** The object with the defaults (of its schema's properties) filled in for absent (or null) properties; the same object when none apply. */
+function withDefaults(value: unknown, defs: readonly [string, unknown][]): unknown {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return value;
   let out: Record<string, unknown> | undefined;
   for (const [k, d] of defs) {
     const v = value as Record<string, unknown>;
