@@ -86,13 +86,13 @@ export function checkExpr(env: CelEnv, parsed: ParsedExpr, declared: ReadonlySet
     errors.push(`ERROR: ${where(e)}: ${msg}`);
   };
 
-  const { durationProgram, timestampProgram } = literalPrograms(env);
-
   const checkLiteralArgs = (fn: string, target: Expr | undefined, args: Expr[]): void => {
     const a0 = args[0];
     if (target === undefined && args.length === 1 && (fn === "duration" || fn === "timestamp")) {
       const lit: string | bigint | undefined = stringConst(a0) ?? (fn === "timestamp" ? intConst(a0) : undefined);
       if (lit === undefined) return;
+      // planned on the first literal only: most rules have none
+      const { durationProgram, timestampProgram } = literalPrograms(env);
       const r = (fn === "duration" ? durationProgram : timestampProgram)({ x: lit });
       if (isCelError(r) && a0 !== undefined) fail(a0, fn === "duration" ? "invalid duration argument" : "invalid timestamp");
       return;
