@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { writeTree } from "../../test/helpers.js";
 import { openRepository } from "../source/repository.js";
+import { defaultParseLimits } from "../source/yaml.js";
 import { renderEnvironment } from "../source/render.js";
 import { buildSchemaStore, compileErrorsRestorePoint, validateManifests } from "../validate/index.js";
 import type { Manifest } from "../model/resource.js";
@@ -67,5 +68,25 @@ describe("check's parsing in a worker thread (check-parallel.ts)", () => {
   it("parses the files a failed worker did not send, with the same result", async () => {
     const { serial, parallel } = await both(2);
     expect(parallel).toEqual(serial);
+  });
+});
+
+describe("what the worker sends (parseForMainThread)", () => {
+  it("sends JSON text unless a number cannot travel as JSON (NaN, ±Infinity, -0), which go as objects", () => {
+    const dir = writeTree({
+      "plain.yaml": `${service("a")}---\n${service("b")}`,
+      "nan.yaml": `${service("a")}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\nweights: [.nan, .inf, -.inf, -0, -0.0]\n`,
+      "after.yaml": service("d"),
+    });
+    const at = (rel: string) => ({ abs: `${dir}/${rel}`, rel });
+    const plain = parseForMainThread(0, at("plain.yaml"), defaultParseLimits);
+    expect(plain.json).toBeDefined();
+    expect(JSON.parse(plain.json ?? "[]")).toHaveLength(2);
+    const inexact = parseForMainThread(1, at("nan.yaml"), defaultParseLimits);
+    expect(inexact.json).toBeUndefined();
+    const weights = (inexact.objects?.[1] as { weights: number[] }).weights;
+    expect(weights.map((w) => (Object.is(w, -0) ? "-0" : String(w)))).toEqual(["NaN", "Infinity", "-Infinity", "-0", "-0"]);
+    // the flag is per file: the next file goes as JSON again
+    expect(parseForMainThread(2, at("after.yaml"), defaultParseLimits).json).toBeDefined();
   });
 });

@@ -8,6 +8,7 @@ import { parentPort } from "node:worker_threads";
 import type { Position, ResourceRef } from "../model/resource.js";
 import type { Finding } from "../report/finding.js";
 import type { LocateRecipe, ParseLimits } from "../source/yaml.js";
+import { takeInexactNumbers } from "../source/yaml-fast.js";
 import { parseFile } from "./check-files.js";
 
 /** One environment's files for the worker to parse. */
@@ -33,29 +34,14 @@ export interface WorkerFile {
 /** Files parsed since the last message; `done` on the job's last message. */
 export type WorkerReply = { id: number; files: WorkerFile[]; done: boolean } | { id: number; error: string };
 
-/** True when JSON.stringify → JSON.parse gives the same value back (no NaN, ±Infinity, -0, undefined or shared objects). */
-export function jsonExact(value: unknown, seen: Set<object> = new Set()): boolean {
-  if (typeof value === "number") return Number.isFinite(value) && !Object.is(value, -0);
-  if (typeof value === "string" || typeof value === "boolean" || value === null) return true;
-  if (typeof value !== "object") return false;
-  if (seen.has(value)) return false;
-  seen.add(value);
-  if (Array.isArray(value)) {
-    for (const v of value) if (!jsonExact(v, seen)) return false;
-    return true;
-  }
-  const proto: unknown = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return false;
-  for (const k in value) if (!jsonExact((value as Record<string, unknown>)[k], seen)) return false;
-  return true;
-}
-
 /** Files per message: small enough that the main thread can start validating early, large enough to be cheap to send. */
 const BATCH_FILES = 8;
 
 /** One file read, parsed and encoded as the worker sends it. */
 export function parseForMainThread(index: number, f: { abs: string; rel: string }, limits: ParseLimits): WorkerFile {
+  takeInexactNumbers();
   const r = parseFile(f.abs, f.rel, limits);
+  const inexact = takeInexactNumbers();
   const objects = r.manifests.map((m) => m.object);
   return {
     index,
@@ -64,8 +50,9 @@ export function parseForMainThread(index: number, f: { abs: string; rel: string 
     refs: r.manifests.map((m) => m.ref),
     origins: r.manifests.map((m) => ({ line: m.origin.line, column: m.origin.column })),
     ...(r.recipes ? { recipes: r.recipes } : {}),
-    // the `yaml` path (no recipes) can share objects between places (aliases): those go as they are
-    ...(r.recipes && jsonExact(objects) ? { json: JSON.stringify(objects) } : { objects }),
+    // the fast path (recipes) gives values JSON carries exactly, unless a number is NaN, ±Infinity or -0; the
+    // `yaml` path (no recipes) can share objects between places (aliases): those go as they are
+    ...(r.recipes && !inexact ? { json: JSON.stringify(objects) } : { objects }),
   };
 }
 

@@ -19,6 +19,25 @@ function isPlainDecimal(d: string): boolean {
   return true;
 }
 
+/** Set when a number JSON cannot carry exactly (NaN, ±Infinity, -0) was read since the last takeInexactNumbers(). */
+let inexact = false;
+
+/**
+ * True when the documents read since the last call hold a number JSON text cannot carry exactly (NaN, ±Infinity,
+ * -0): the only values of the fast path that do not survive JSON.stringify → JSON.parse (it has no aliases, so no
+ * shared objects, and no tags that make other types). Resets the flag.
+ */
+export function takeInexactNumbers(): boolean {
+  const was = inexact;
+  inexact = false;
+  return was;
+}
+
+function exactly(n: number): number {
+  if (!Number.isFinite(n) || Object.is(n, -0)) inexact = true;
+  return n;
+}
+
 function parseInt11(data: string): number {
   if (isPlainDecimal(data)) return Number.parseInt(data, 10);
   for (const f of intForms) {
@@ -64,15 +83,15 @@ const types = [
   new jsyaml.Type("tag:yaml.org,2002:int", {
     kind: "scalar",
     resolve: (d: string) => isPlainDecimal(d) || (mayBeNumber(d, false) && intForms.some((f) => f.re.test(d))),
-    construct: parseInt11,
+    construct: (d: string) => exactly(parseInt11(d)),
     predicate: (o: unknown) => typeof o === "number" && Number.isInteger(o),
   }),
   new jsyaml.Type("tag:yaml.org,2002:float", {
     kind: "scalar",
     resolve: (d: string) => mayBeNumber(d, true) && (floatNaN.test(d) || floatExp.test(d) || floatDot.test(d)),
     construct: (d: string) => {
-      if (floatNaN.test(d)) return d.toLowerCase().includes("nan") ? Number.NaN : d.startsWith("-") ? -Infinity : Infinity;
-      return Number.parseFloat(d.replaceAll("_", ""));
+      if (floatNaN.test(d)) return exactly(d.toLowerCase().includes("nan") ? Number.NaN : d.startsWith("-") ? -Infinity : Infinity);
+      return exactly(Number.parseFloat(d.replaceAll("_", "")));
     },
     predicate: (o: unknown) => typeof o === "number",
   }),
