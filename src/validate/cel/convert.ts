@@ -197,13 +197,13 @@ function generic(v: unknown): CelValue {
       if (Array.isArray(v)) return celList(v.map(generic));
       if (v instanceof Date) return v.toISOString();
       if (v instanceof Uint8Array || isCelList(v) || isCelMap(v) || isReflectMessage(v)) return v as CelValue;
-      const m = new Map<string, CelValue>();
+      const m = new LazyMap();
       const entries = v instanceof Map ? Array.from(v.entries()) : Object.entries(v);
       for (const [k, val] of entries) {
         if (val === null || val === undefined) continue;
-        m.set(String(k), generic(val));
+        m.set(String(k), val, undefined, true);
       }
-      return celMap(m);
+      return celMap(m as unknown as Map<string, CelValue>);
     }
     default:
       return null;
@@ -220,23 +220,71 @@ const EMBEDDED_META: Record<string, CelSchema> = {
   metadata: { type: "object", properties: { name: { type: "string" }, generateName: { type: "string" } } },
 };
 
+/**
+ * The entries of an object converted to CEL on first access: a rule or policy reads a few fields of an object,
+ * and converting whole objects up front (every nested map and list) was most of the CEL time of a check. Keys
+ * are known at once, in the order and with the overrides a Map built by set() in the same order would have;
+ * @bufbuild/cel wraps it with celMap() like a Map.
+ */
+class LazyMap {
+  private readonly slots = new Map<string, { raw: unknown; schema: CelSchema | undefined; generic: boolean; done: boolean; value: CelValue }>();
+  set(key: string, raw: unknown, schema: CelSchema | undefined, asGeneric: boolean): void {
+    this.slots.set(key, { raw, schema, generic: asGeneric, done: false, value: null });
+  }
+  private value(slot: { raw: unknown; schema: CelSchema | undefined; generic: boolean; done: boolean; value: CelValue }): CelValue {
+    if (!slot.done) {
+      slot.value = slot.generic ? generic(slot.raw) : convert(slot.raw, slot.schema);
+      slot.done = true;
+      slot.raw = undefined;
+    }
+    return slot.value;
+  }
+  get size(): number {
+    return this.slots.size;
+  }
+  get(key: unknown): CelValue | undefined {
+    const slot = typeof key === "string" ? this.slots.get(key) : undefined;
+    return slot === undefined ? undefined : this.value(slot);
+  }
+  has(key: unknown): boolean {
+    return typeof key === "string" && this.slots.has(key);
+  }
+  keys(): IterableIterator<string> {
+    return this.slots.keys();
+  }
+  *values(): IterableIterator<CelValue> {
+    for (const slot of this.slots.values()) yield this.value(slot);
+  }
+  *entries(): IterableIterator<[string, CelValue]> {
+    for (const [k, slot] of this.slots) yield [k, this.value(slot)];
+  }
+  forEach(callback: (value: CelValue, key: string, map: LazyMap) => void, thisArg?: unknown): void {
+    for (const [k, slot] of this.slots) callback.call(thisArg, this.value(slot), k, this);
+  }
+  [Symbol.iterator](): IterableIterator<[string, CelValue]> {
+    return this.entries();
+  }
+}
+
 function objectValue(v: Record<string, unknown>, s: CelSchema): CelValue {
   const props = s.properties ?? (s["x-kubernetes-embedded-resource"] ? EMBEDDED_META : undefined);
   const additional = hasSchema(s.additionalProperties) ? s.additionalProperties : undefined;
-  const m = new Map<string, CelValue>();
+  const m = new LazyMap();
   if (props === undefined && additional !== undefined) {
     for (const [k, val] of Object.entries(v)) {
-      m.set(k, val === undefined ? null : convert(val, additional));
+      m.set(k, val === undefined ? null : val, additional, false);
     }
-    return celMap(m);
+    return celMap(m as unknown as Map<string, CelValue>);
   }
   for (const [k, val] of Object.entries(v)) {
     if (val === null || val === undefined) continue;
     const prop = props?.[k] ?? (s["x-kubernetes-embedded-resource"] ? EMBEDDED_META[k] : undefined);
     if (prop !== undefined) {
-      m.set(escapePropertyName(k) ?? k, convert(val, prop));
+      m.set(escapePropertyName(k) ?? k, val, prop, false);
+    } else if (additional !== undefined) {
+      m.set(k, val, additional, false);
     } else {
-      m.set(k, additional !== undefined ? convert(val, additional) : generic(val));
+      m.set(k, val, undefined, true);
     }
   }
   if (props !== undefined) {
@@ -244,10 +292,10 @@ function objectValue(v: Record<string, unknown>, s: CelSchema): CelValue {
     // properties that declare a default are validated with the default.
     for (const [k, prop] of Object.entries(props)) {
       if (prop.default === undefined || (v[k] !== null && v[k] !== undefined)) continue;
-      m.set(escapePropertyName(k) ?? k, convert(prop.default, prop));
+      m.set(escapePropertyName(k) ?? k, prop.default, prop, false);
     }
   }
-  return celMap(m);
+  return celMap(m as unknown as Map<string, CelValue>);
 }
 
 function convert(v: unknown, s: CelSchema | undefined): CelValue {
