@@ -237,7 +237,7 @@ export function buildMeshModel(manifests: readonly Manifest[], opts: Partial<Mes
   }
   for (const s of model.services.values()) {
     const sel = s.selector;
-    if (sel && Object.keys(sel).length) s.workloads = model.workloads.filter((w) => w.namespace === s.namespace && selectorMatches(sel, w.labels));
+    if (sel && Object.keys(sel).length) s.workloads = inNamespace(model.workloads, s.namespace).filter((w) => selectorMatches(sel, w.labels));
   }
   buildRoutingTable(model);
   return model;
@@ -304,9 +304,30 @@ function buildRoutingTable(model: MeshModel): void {
   }
 }
 
+const byNamespace = new WeakMap<readonly { namespace: string }[], { length: number; groups: Map<string, { namespace: string }[]> }>();
+
+/**
+ * The items of a model list in one namespace, in list order: grouped once per list (and again if it grew), so a
+ * lookup per service, policy or workload is not a scan of every workload or policy of the repository.
+ */
+function inNamespace<T extends { namespace: string }>(items: readonly T[], namespace: string): readonly T[] {
+  let index = byNamespace.get(items);
+  if (index === undefined || index.length !== items.length) {
+    const groups = new Map<string, T[]>();
+    for (const item of items) {
+      const g = groups.get(item.namespace);
+      if (g) g.push(item);
+      else groups.set(item.namespace, [item]);
+    }
+    index = { length: items.length, groups };
+    byNamespace.set(items, index);
+  }
+  return (index.groups.get(namespace) ?? []) as unknown as readonly T[];
+}
+
 /** Workloads in `namespace` whose pod labels match `selector`. */
 export function workloadsSelectedBy(model: MeshModel, namespace: string | undefined, selector: Record<string, string>): WorkloadView[] {
-  return model.workloads.filter((w) => (namespace === undefined || w.namespace === namespace) && selectorMatches(selector, w.labels));
+  return (namespace === undefined ? model.workloads : inNamespace(model.workloads, namespace)).filter((w) => selectorMatches(selector, w.labels));
 }
 
 /** Is the workload injected with a Linkerd proxy (pod or namespace annotation)? */
@@ -325,15 +346,16 @@ export function mtlsModeOf(model: MeshModel, w: Pick<WorkloadView, "namespace" |
   if (linkerdInjected(model, w)) return { mode: "LINKERD" };
   const pas = model.istio.peerAuthentications;
   const set = (m?: string): m is string => m !== undefined && m !== "UNSET";
-  const workloadPa = pas.filter((p) => p.namespace === w.namespace && p.selector && selectorMatches(p.selector, w.labels)).sort((a, b) => a.name.localeCompare(b.name))[0];
+  const inNs = inNamespace(pas, w.namespace);
+  const workloadPa = inNs.filter((p) => p.selector && selectorMatches(p.selector, w.labels)).sort((a, b) => a.name.localeCompare(b.name))[0];
   if (workloadPa) {
     const pl = port !== undefined ? workloadPa.portLevel.find((x) => x.port === port) : undefined;
     if (pl && set(pl.mode)) return { mode: pl.mode, source: pl.source };
     if (set(workloadPa.mode)) return { mode: workloadPa.mode, source: workloadPa.source };
   }
-  const nsPa = pas.find((p) => p.namespace === w.namespace && !p.selector && set(p.mode));
+  const nsPa = inNs.find((p) => !p.selector && set(p.mode));
   if (nsPa?.mode) return { mode: nsPa.mode, source: nsPa.source };
-  const meshPa = pas.find((p) => p.namespace === model.options.rootNamespace && !p.selector && set(p.mode));
+  const meshPa = inNamespace(pas, model.options.rootNamespace).find((p) => !p.selector && set(p.mode));
   if (meshPa?.mode) return { mode: meshPa.mode, source: meshPa.source };
   return { mode: "PERMISSIVE" };
 }
