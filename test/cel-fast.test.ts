@@ -24,6 +24,8 @@ interface Site {
   schema: Node;
   rule: CelRule;
   fast: FastRule | undefined;
+  /** The same rule compiled for values without a schema (dyn). */
+  untyped: FastRule | undefined;
   compiled: Exclude<ReturnType<typeof compileCelRule>, { error: string }>;
 }
 
@@ -55,7 +57,7 @@ for (const file of yamlFiles(crdsDir)) {
         for (const rule of n["x-kubernetes-validations"] ?? []) {
           const compiled = compileCelRule(rule);
           if ("error" in compiled) continue;
-          const site: Site = { where: `${crd.spec?.names.kind} ${v.name} ${at}`, schema: n, rule, compiled, fast: fastCelRule(compiled, n) };
+          const site: Site = { where: `${crd.spec?.names.kind} ${v.name} ${at}`, schema: n, rule, compiled, fast: fastCelRule(compiled, n), untyped: fastCelRule(compiled, undefined) };
           sites.push(site);
           siteByNode.set(n, [...(siteByNode.get(n) ?? []), site]);
         }
@@ -167,16 +169,20 @@ interface Tally {
   falseAnswers: number;
 }
 
-/** Evaluates every rule of the node both ways; returns the disagreements. */
-function compare(n: Node, value: unknown, tally: Tally): string[] {
+/**
+ * Evaluates every rule of the node both ways; returns the disagreements. `untyped`: as values without a schema
+ * (the fast path's dyn type against convert.ts' generic conversion), as a policy sees an object of a built-in kind.
+ */
+function compare(n: Node, value: unknown, tally: Tally, untyped = false): string[] {
   const problems: string[] = [];
   let self: unknown;
   for (const site of siteByNode.get(n) ?? []) {
-    if (!site.fast) {
+    const rule = untyped ? site.untyped : site.fast;
+    if (!rule) {
       tally.notCompiled++;
       continue;
     }
-    const fast = site.fast(value);
+    const fast = rule(value);
     if (fast === BAIL) {
       tally.bailed++;
       continue;
@@ -184,10 +190,10 @@ function compare(n: Node, value: unknown, tally: Tally): string[] {
     tally.answered++;
     if (fast) tally.trueAnswers++;
     else tally.falseAnswers++;
-    self ??= toCelValue(value, n);
+    self ??= toCelValue(value, untyped ? undefined : n);
     const slow = evalCelRule(site.compiled, self);
     const agrees = fast ? slow.ok : !slow.ok && !("evalError" in slow);
-    if (!agrees) problems.push(`${site.where}: ${JSON.stringify(site.rule.rule)} on ${JSON.stringify(value)}: fast ${fast}, @bufbuild/cel ${JSON.stringify(slow)}`);
+    if (!agrees) problems.push(`${site.where}${untyped ? " (untyped)" : ""}: ${JSON.stringify(site.rule.rule)} on ${JSON.stringify(value)}: fast ${fast}, @bufbuild/cel ${JSON.stringify(slow)}`);
   }
   return problems;
 }
@@ -214,6 +220,16 @@ describe("CEL fast path", () => {
     expect(tally.answered).toBeGreaterThan(500);
     expect(tally.bailed).toBeLessThan(tally.answered / 20);
     expect(tally.trueAnswers).toBe(tally.answered);
+  });
+
+  it("answers as @bufbuild/cel does on values without a schema (dyn), random and real", () => {
+    const tally = newTally();
+    const problems = realValues().flatMap(([n, v]) => compare(n, v, tally, true));
+    const rand = prng(11);
+    for (const n of siteByNode.keys()) for (let i = 0; i < 40; i++) problems.push(...compare(n, generate(n, rand, 0, i % 2 === 1), tally, true));
+    expect(problems.slice(0, 20)).toEqual([]);
+    expect(tally.trueAnswers).toBeGreaterThan(5_000);
+    expect(tally.falseAnswers).toBeGreaterThan(500);
   });
 
   it("answers as @bufbuild/cel does on random values, valid and mutated", () => {

@@ -13,6 +13,7 @@ import { splitApiVersion, subjectOf, type FieldPath, type Manifest } from "../mo
 import type { Finding, Severity } from "../report/finding.js";
 import { checkExpr } from "../validate/cel/check.js";
 import { toCelValue } from "../validate/cel/convert.js";
+import { BAIL, compileFast, type FastRule } from "../validate/cel/fast.js";
 import { baseBindings, DECLARED_IDENTS, k8sCelEnv } from "../validate/cel/env.js";
 import type { CelSchema } from "../validate/cel/types.js";
 import { policyFindingAt, type PolicyRule } from "./rule.js";
@@ -52,6 +53,8 @@ interface Compiled {
   program?: Program;
   error?: string;
   usesAuthorizer: boolean;
+  /** The parse, for the fast path (compiled per object schema by fastOf). */
+  parsed?: ReturnType<typeof parse>;
 }
 
 const DECLARED = new Set([...[...DECLARED_IDENTS].filter((x) => x !== "self" && x !== "oldSelf"), "object", "oldObject", "request", "params", "namespaceObject", "variables", "authorizer"]);
@@ -67,7 +70,7 @@ export function compileAdmissionExpression(source: string): Compiled {
     const { errors } = checkExpr(k8sCelEnv, parsed, DECLARED);
     const usesAuthorizer = /\bauthorizer\b/.test(source.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, ""));
     // The authorizer's methods are not in the offline environment: such an expression is reported as not evaluable, not as broken.
-    c = usesAuthorizer ? { usesAuthorizer } : errors.length ? { error: errors.join("; "), usesAuthorizer } : { program: plan(k8sCelEnv, parsed), usesAuthorizer };
+    c = usesAuthorizer ? { usesAuthorizer } : errors.length ? { error: errors.join("; "), usesAuthorizer } : { program: plan(k8sCelEnv, parsed), usesAuthorizer, parsed };
   } catch (e) {
     c = { error: (e as Error).message.split("\n")[0] ?? String(e), usesAuthorizer: false };
   }
@@ -77,6 +80,30 @@ export function compileAdmissionExpression(source: string): Compiled {
 }
 
 type Outcome = { value: unknown } | { error: string };
+
+const UNTYPED = {};
+const fastCache = new WeakMap<Compiled, WeakMap<object, FastRule | null>>();
+
+/**
+ * The expression compiled by the CEL fast path (validate/cel/fast.ts) for objects of this schema (undefined:
+ * a kind without a CRD schema, whose values are typed at run time), when it reads only `object` and stays in the
+ * CEL the fast path models. Its true or false is what @bufbuild/cel answers; BAIL means: evaluate it there.
+ */
+function fastOf(c: Compiled, schema: CelSchema | undefined): FastRule | undefined {
+  if (!c.parsed) return undefined;
+  let bySchema = fastCache.get(c);
+  if (!bySchema) {
+    bySchema = new WeakMap();
+    fastCache.set(c, bySchema);
+  }
+  const key = schema ?? UNTYPED;
+  let f = bySchema.get(key);
+  if (f === undefined) {
+    f = compileFast(c.parsed.expr, schema, "object") ?? null;
+    bySchema.set(key, f);
+  }
+  return f ?? undefined;
+}
 
 function run(c: Compiled, bindings: Record<string, unknown>): Outcome {
   if (!c.program) return { error: c.error ?? "not compiled" };
@@ -272,8 +299,8 @@ export function evaluateAdmissionPolicies(input: AdmissionInput): Finding[] {
     for (const { ctx, bindingMatch } of active) {
       if (!matchResourcesMatches(ctx.policy.matchConstraints, t)) continue;
       if (bindingMatch && !matchResourcesMatches(bindingMatch, t)) continue;
-      values ??= celInputs(ctx.input, t, namespaces, nsCache);
-      out.push(...evaluateOne(ctx, t, values));
+      // converted to CEL values only when an expression is not answered by the fast path
+      out.push(...evaluateOne(ctx, t, () => (values ??= celInputs(ctx.input, t, namespaces, nsCache))));
     }
   }
   return out;
@@ -351,7 +378,7 @@ function paramValue(ctx: BindingContext, m: Manifest): unknown {
   return v;
 }
 
-function evaluateOne(ctx: BindingContext, t: AdmissionTarget, values: CelInputs): Finding[] {
+function evaluateOne(ctx: BindingContext, t: AdmissionTarget, values: () => CelInputs): Finding[] {
   const { policy: p, binding: b } = ctx;
   const m = t.manifest;
   const who = `ValidatingAdmissionPolicy ${p.name} (binding ${b.ref.name})`;
@@ -361,17 +388,53 @@ function evaluateOne(ctx: BindingContext, t: AdmissionTarget, values: CelInputs)
     if (action === "Allow") return [];
     return [policyFindingAt(userPolicyViolation, m, `${who} denies ${subjectOf(m.ref)}: no params found for policy binding with Deny parameterNotFoundAction (paramRef ${JSON.stringify(ctx.paramRef)})`, [], ctx.severity)];
   }
-  const { object, namespaceObject, request } = values;
+  const schema = ctx.input.schemaOf?.(m.ref.apiVersion, m.ref.kind);
+  /** True or false from the fast path, else undefined (evaluate with @bufbuild/cel). */
+  const quick = (e: Expression): boolean | undefined => {
+    const f = fastOf(e.compiled, schema);
+    const r = f?.(m.object);
+    return r === undefined || r === BAIL ? undefined : r;
+  };
   const out: Finding[] = [];
   for (const param of params ?? [null]) {
-    const bindings: Record<string, unknown> = { object, oldObject: null, request, namespaceObject, params: param ? paramValue(ctx, param) : null };
+    // the CEL values are built on the first expression the fast path does not answer; variables (which only
+    // validations see) on the first such validation
+    let bindings: Record<string, unknown> | undefined;
+    let withVariables = false;
+    const base = (): Record<string, unknown> => {
+      if (!bindings) {
+        const { object, namespaceObject, request } = values();
+        bindings = { object, oldObject: null, request, namespaceObject, params: param ? paramValue(ctx, param) : null };
+      }
+      return bindings;
+    };
+    const full = (): Record<string, unknown> => {
+      const bs = base();
+      if (!withVariables) {
+        withVariables = true;
+        const vars = new Map<string, CelValue>();
+        bs.variables = celMap(vars);
+        for (const v of p.variables) {
+          const r = run(v.expression.compiled, bs);
+          if (!("error" in r)) vars.set(v.name, r.value as CelValue);
+          bs.variables = celMap(vars);
+        }
+      }
+      return bs;
+    };
     const failed = (e: Expression, error: string): Finding => {
       const sev: Severity = p.failurePolicy === "Fail" ? ctx.severity : "warning";
       return policyFindingAt(unevaluableUserPolicy, m, `${who}: ${error} evaluating ${e.source.trim()} for ${subjectOf(m.ref)} (failurePolicy ${p.failurePolicy}${p.failurePolicy === "Fail" ? ": the API server rejects the object" : ""})`, [], sev);
     };
     let skip = false;
     for (const c of p.matchConditions) {
-      const r = run(c.expression.compiled, bindings);
+      const q = quick(c.expression);
+      if (q === true) continue;
+      if (q === false) {
+        skip = true;
+        break;
+      }
+      const r = run(c.expression.compiled, base());
       if ("error" in r) {
         out.push(failed(c.expression, r.error));
         skip = true;
@@ -383,16 +446,11 @@ function evaluateOne(ctx: BindingContext, t: AdmissionTarget, values: CelInputs)
       }
     }
     if (skip) continue;
-    const vars = new Map<string, CelValue>();
-    bindings.variables = celMap(vars);
-    for (const v of p.variables) {
-      const r = run(v.expression.compiled, bindings);
-      if (!("error" in r)) vars.set(v.name, r.value as CelValue);
-      bindings.variables = celMap(vars);
-    }
     for (const v of p.validations) {
       if (v.expression.compiled.usesAuthorizer) continue;
-      const r = run(v.expression.compiled, bindings);
+      if (quick(v.expression) === true) continue;
+      const bs = full();
+      const r = run(v.expression.compiled, bs);
       if ("error" in r) {
         out.push(failed(v.expression, r.error));
         continue;
@@ -404,7 +462,7 @@ function evaluateOne(ctx: BindingContext, t: AdmissionTarget, values: CelInputs)
       }
       let message = v.message?.trim() || `failed expression: ${v.expression.source.trim()}`;
       if (v.messageExpression) {
-        const mr = run(v.messageExpression.compiled, bindings);
+        const mr = run(v.messageExpression.compiled, bs);
         if (!("error" in mr) && typeof mr.value === "string" && mr.value.trim() !== "" && !mr.value.includes("\n")) message = mr.value.trim();
       }
       const paramNote = param ? ` (params ${subjectOf(param.ref)})` : "";

@@ -12,6 +12,10 @@
 // type differs from its schema, an integer outside ±2^53, a non-ASCII string compared or cut by position — the
 // evaluation stops with BAIL and the caller evaluates the rule with @bufbuild/cel, which gives the exact
 // result or error. So a true or false from here is always what CEL answers.
+//
+// Values without a schema (a ValidatingAdmissionPolicy's object of a built-in kind) are converted by kind at run
+// time (convert.ts' generic(): integral numbers are ints, objects are maps without their null fields): they have
+// the type dyn here, and every operation on them checks what the value is, or bails.
 import { escapePropertyName } from "./convert.js";
 import type { Expr } from "./check.js";
 import { compileRe2 } from "./regex-lib.js";
@@ -33,7 +37,9 @@ type Type =
   /** A map with string keys: additionalProperties (null values kept) or an empty map literal. */
   | { k: "map"; val: Type | undefined }
   /** An object with properties: a map keyed by the escaped property names. */
-  | { k: "obj"; schema: CelSchema; fields: Map<string, Field> };
+  | { k: "obj"; schema: CelSchema; fields: Map<string, Field> }
+  /** A value without a schema, typed by what it is at run time (see the file comment). */
+  | { k: "dyn" };
 
 interface Field {
   name: string;
@@ -61,6 +67,7 @@ const BOOL: Type = { k: "bool" };
 const INT: Type = { k: "int" };
 const DOUBLE: Type = { k: "double" };
 const STRING: Type = { k: "string" };
+const DYN: Type = { k: "dyn" };
 
 const typeCache = new WeakMap<CelSchema, Type | null>();
 
@@ -144,6 +151,9 @@ function guard(t: Type, v: unknown): unknown {
     case "obj":
       if (isPlainObject(v)) return v;
       break;
+    case "dyn":
+      if (v !== undefined) return v;
+      break;
   }
   return bail();
 }
@@ -160,6 +170,7 @@ function sameType(a: Type | undefined, b: Type | undefined): boolean {
 
 /** The common type of two branches or list elements (an unknown element type unifies with any). */
 function unify(a: Type, b: Type): Type {
+  if (a.k === "dyn" || b.k === "dyn") return DYN;
   if (a.k === "list" && b.k === "list") {
     if (a.elem === undefined) return b;
     if (b.elem === undefined) return a;
@@ -175,6 +186,46 @@ function unify(a: Type, b: Type): Type {
 
 function isScalar(t: Type | undefined): t is { k: "bool" } | { k: "int" } | { k: "double" } | { k: "string" } {
   return t !== undefined && (t.k === "bool" || t.k === "int" || t.k === "double" || t.k === "string");
+}
+
+type ScalarKind = "bool" | "int" | "double" | "string";
+
+/** The CEL type generic() gives a value without a schema, when it is a scalar the fast path compares; else BAIL. */
+function dynKind(v: unknown): ScalarKind {
+  switch (typeof v) {
+    case "string":
+      return "string";
+    case "boolean":
+      return "bool";
+    case "number":
+      if (!Number.isInteger(v)) return "double";
+      return Number.isSafeInteger(v) ? "int" : bail();
+    default:
+      return bail();
+  }
+}
+
+/** The static scalar kind of a type; undefined for dyn (known at run time only). */
+function staticKind(t: Type): ScalarKind | undefined {
+  return isScalar(t) ? t.k : undefined;
+}
+
+/** Both operands' CEL types, checked to be the same scalar type (dyn ones at run time). */
+function kindCheck(a: Type, b: Type): ((x: unknown, y: unknown) => ScalarKind) | undefined {
+  const ka = staticKind(a);
+  const kb = staticKind(b);
+  if ((ka === undefined && a.k !== "dyn") || (kb === undefined && b.k !== "dyn")) return undefined;
+  if (ka !== undefined && kb !== undefined) return ka === kb ? () => ka : undefined;
+  return (x, y) => {
+    const kx = ka ?? dynKind(x);
+    const ky = kb ?? dynKind(y);
+    return kx === ky ? kx : bail();
+  };
+}
+
+/** A dyn value as a string (the string functions' receiver and arguments), or BAIL. */
+function str(v: unknown): string {
+  return typeof v === "string" ? v : bail();
 }
 
 const NON_ASCII = /[^ -~\t\n\r]/; // a character outside printable ASCII and whitespace: the slower exact path
@@ -208,26 +259,28 @@ interface Scope {
 /**
  * Compiles a parsed rule for a schema node; undefined when the rule uses something the fast path does not model.
  */
-export function compileFast(expr: Expr | undefined, schema: CelSchema): FastRule | undefined {
-  const selfType = typeOfSchema(schema);
+export function compileFast(expr: Expr | undefined, schema: CelSchema | undefined, root = "self"): FastRule | undefined {
+  // MESHOPS_CEL_FAST=0: every rule through @bufbuild/cel (the tests compare the two on whole repositories)
+  if (process.env["MESHOPS_CEL_FAST"] === "0") return undefined;
+  const selfType = schema === undefined ? DYN : typeOfSchema(schema);
   if (expr === undefined || selfType === undefined) return undefined;
   let slots = 1;
   const newSlot = (): number => slots++;
-  let root: Compiled;
+  let compiled: Compiled;
   try {
-    root = compile(expr, { vars: new Map([["self", { slot: 0, type: selfType }]]) }, newSlot);
+    compiled = compile(expr, { vars: new Map([[root, { slot: 0, type: selfType }]]) }, newSlot);
   } catch (e) {
     if (e instanceof Unsupported) return undefined;
     throw e;
   }
-  if (root.type.k !== "bool") return undefined;
-  const fn = root.fn;
+  if (compiled.type.k !== "bool" && compiled.type.k !== "dyn") return undefined;
+  const fn = compiled.fn;
   const size = slots;
   return (self) => {
     const frame: Frame = new Array(size);
     try {
       frame[0] = guard(selfType, self);
-      return fn(frame) as boolean;
+      return bool(fn(frame));
     } catch (e) {
       if (e === BAIL_SIGNAL) return BAIL;
       throw e;
@@ -333,6 +386,17 @@ function selectField(o: Compiled, name: string): Compiled {
       type: vt,
     };
   }
+  if (t.k === "dyn") {
+    return {
+      fn: (f) => {
+        const o = g(f);
+        if (!isPlainObject(o) || !Object.hasOwn(o, name)) return bail();
+        const v = o[name];
+        return v === null || v === undefined ? bail() : v;
+      },
+      type: DYN,
+    };
+  }
   return unsupported(`field selection on ${t.k}`);
 }
 
@@ -341,10 +405,15 @@ function selectField(o: Compiled, name: string): Compiled {
  * the object also has a key spelled like the escaped name, convert.ts would let one overwrite the other: BAIL.
  */
 function fieldReader(prop: string, celName: string, g: Fn): (f: Frame) => unknown {
-  if (prop === celName) return (f) => (g(f) as Record<string, unknown>)[prop];
+  if (prop === celName) {
+    return (f) => {
+      const o = g(f) as Record<string, unknown>;
+      return Object.hasOwn(o, prop) ? o[prop] : undefined;
+    };
+  }
   return (f) => {
     const o = g(f) as Record<string, unknown>;
-    return Object.hasOwn(o, celName) ? bail() : o[prop];
+    return Object.hasOwn(o, celName) ? bail() : Object.hasOwn(o, prop) ? o[prop] : undefined;
   };
 }
 
@@ -372,6 +441,16 @@ function hasField(o: Compiled, name: string): Compiled {
     };
   }
   if (t.k === "map") return { fn: (f) => Object.hasOwn(g(f) as object, name), type: BOOL };
+  if (t.k === "dyn") {
+    return {
+      fn: (f) => {
+        const o = g(f);
+        if (!isPlainObject(o)) return bail();
+        return Object.hasOwn(o, name) && o[name] !== null && o[name] !== undefined;
+      },
+      type: BOOL,
+    };
+  }
   return unsupported(`has() on ${t.k}`);
 }
 
@@ -385,11 +464,13 @@ function comprehension(
   const range = compile(v.iterRange, scope, newSlot);
   let iterType: Type;
   let keys = false;
+  const dynRange = range.type.k === "dyn";
   if (range.type.k === "list") iterType = range.type.elem ?? unsupported("list elements not modelled");
   else if (range.type.k === "map") {
     iterType = STRING;
     keys = true;
-  } else return unsupported(`iteration over ${range.type.k}`);
+  } else if (dynRange) iterType = DYN;
+  else return unsupported(`iteration over ${range.type.k}`);
   const init = compile(v.accuInit, scope, newSlot);
   const iterSlot = newSlot();
   const accuSlot = newSlot();
@@ -417,9 +498,19 @@ function comprehension(
   const it = iterType;
   return {
     fn: (f) => {
-      const r = rangeFn(f);
+      let r = rangeFn(f);
+      let overKeys = keys;
+      if (dynRange) {
+        // a list's elements, or a map's keys (generic() leaves out null fields)
+        if (Array.isArray(r)) overKeys = false;
+        else if (isPlainObject(r)) {
+          const o = r;
+          r = Object.keys(o).filter((k) => o[k] !== null && o[k] !== undefined);
+          overKeys = false;
+        } else return bail();
+      }
       f[accuSlot] = initFn(f);
-      if (keys) {
+      if (overKeys) {
         for (const k of Object.keys(r as object)) {
           if (!bool(condFn(f))) break;
           f[iterSlot] = k;
@@ -442,6 +533,15 @@ function equalsFn(a: Compiled, b: Compiled): (f: Frame) => boolean {
   const ga = a.fn;
   const gb = b.fn;
   if (isScalar(a.type) && isScalar(b.type) && a.type.k === b.type.k) return (f) => ga(f) === gb(f);
+  if (a.type.k === "dyn" || b.type.k === "dyn") {
+    const kinds = kindCheck(a.type, b.type) ?? unsupported(`== on ${a.type.k} and ${b.type.k}`);
+    return (f) => {
+      const x = ga(f);
+      const y = gb(f);
+      kinds(x, y);
+      return x === y;
+    };
+  }
   if (a.type.k === "list" && b.type.k === "list") {
     const ea = a.type.elem;
     const eb = b.type.elem;
@@ -458,15 +558,17 @@ function equalsFn(a: Compiled, b: Compiled): (f: Frame) => boolean {
 }
 
 function compareFn(op: string, a: Compiled, b: Compiled): Compiled {
-  if (!isScalar(a.type) || a.type.k !== b.type.k || a.type.k === "bool") unsupported(`${op} on ${a.type.k} and ${b.type.k}`);
+  const kinds = kindCheck(a.type, b.type);
+  if (kinds === undefined || a.type.k === "bool" || b.type.k === "bool") return unsupported(`${op} on ${a.type.k} and ${b.type.k}`);
   const ga = a.fn;
   const gb = b.fn;
-  const strings = a.type.k === "string";
   const cmp = (f: Frame): [number | string, number | string] => {
     const x = ga(f) as number | string;
     const y = gb(f) as number | string;
+    const k = kinds(x, y);
+    if (k === "bool") bail();
     // Go compares strings by UTF-8 bytes, JavaScript by UTF-16 units: the same order for ASCII only
-    if (strings && !(isAscii(x as string) && isAscii(y as string))) bail();
+    if (k === "string" && !(isAscii(x as string) && isAscii(y as string))) bail();
     return [x, y];
   };
   switch (op) {
@@ -538,13 +640,27 @@ function sizeOf(x: Compiled): Compiled {
       return { fn: (f) => (g(f) as unknown[]).length, type: INT };
     case "map":
       return { fn: (f) => Object.keys(g(f) as object).length, type: INT };
+    case "dyn":
+      return {
+        fn: (f) => {
+          const v = g(f);
+          if (typeof v === "string") return codePointCount(v);
+          if (Array.isArray(v)) return v.length;
+          if (isPlainObject(v)) return Object.values(v).filter((x) => x !== null && x !== undefined).length;
+          return bail();
+        },
+        type: INT,
+      };
     default:
       return unsupported(`size() of ${x.type.k}`);
   }
 }
 
+const boolish = (t: Type): boolean => t.k === "bool" || t.k === "dyn";
+const stringish = (t: Type | undefined): boolean => t?.k === "string" || t?.k === "dyn";
+
 function stringArgs(fn: string, target: Compiled | undefined, args: Compiled[], n: number): void {
-  if (target?.type.k !== "string" || args.length !== n || args.some((a) => a.type.k !== "string")) unsupported(`${fn} arguments`);
+  if (!stringish(target?.type) || args.length !== n || args.some((a) => !stringish(a.type))) unsupported(`${fn} arguments`);
 }
 
 function call(fn: string, target: Compiled | undefined, args: Compiled[]): Compiled {
@@ -552,23 +668,23 @@ function call(fn: string, target: Compiled | undefined, args: Compiled[]): Compi
   switch (fn) {
     case "_&&_":
     case "_||_": {
-      if (target || !a || !b || a.type.k !== "bool" || b.type.k !== "bool") return unsupported(fn);
+      if (target || !a || !b || !boolish(a.type) || !boolish(b.type)) return unsupported(fn);
       const ga = a.fn;
       const gb = b.fn;
       return fn === "_&&_" ? { fn: (f) => bool(ga(f)) && bool(gb(f)), type: BOOL } : { fn: (f) => bool(ga(f)) || bool(gb(f)), type: BOOL };
     }
     case "!_": {
-      if (target || !a || a.type.k !== "bool") return unsupported(fn);
+      if (target || !a || !boolish(a.type)) return unsupported(fn);
       const ga = a.fn;
       return { fn: (f) => !bool(ga(f)), type: BOOL };
     }
     case "@not_strictly_false": {
-      if (target || !a || a.type.k !== "bool") return unsupported(fn);
+      if (target || !a || !boolish(a.type)) return unsupported(fn);
       const ga = a.fn;
       return { fn: (f) => bool(ga(f)), type: BOOL };
     }
     case "_?_:_": {
-      if (target || !a || !b || !c3 || a.type.k !== "bool") return unsupported(fn);
+      if (target || !a || !b || !c3 || !boolish(a.type)) return unsupported(fn);
       const type = unify(b.type, c3.type);
       const ga = a.fn;
       const gb = b.fn;
@@ -614,6 +730,42 @@ function call(fn: string, target: Compiled | undefined, args: Compiled[]): Compi
         };
       }
       if (b.type.k === "map" && a.type.k === "string") return { fn: (f) => Object.hasOwn(gb(f) as object, ga(f) as string), type: BOOL };
+      if (b.type.k === "list" && a.type.k === "dyn" && (b.type.elem === undefined || isScalar(b.type.elem))) {
+        const ek = b.type.elem?.k;
+        return {
+          fn: (f) => {
+            const x = ga(f);
+            const kx = dynKind(x);
+            for (const item of gb(f) as unknown[]) {
+              if (kx !== ek) return bail();
+              if (item === x) return true;
+            }
+            return false;
+          },
+          type: BOOL,
+        };
+      }
+      if (b.type.k === "dyn" && (isScalar(a.type) || a.type.k === "dyn")) {
+        const ka = staticKind(a.type);
+        return {
+          fn: (f) => {
+            const x = ga(f);
+            const c = gb(f);
+            const kx = ka ?? dynKind(x);
+            if (Array.isArray(c)) {
+              for (const item of c) {
+                if (dynKind(item) !== kx) return bail();
+                if (item === x) return true;
+              }
+              return false;
+            }
+            // a map: its keys are strings, and generic() leaves out null fields
+            if (isPlainObject(c) && kx === "string") return Object.hasOwn(c, x as string) && c[x as string] !== null && c[x as string] !== undefined;
+            return bail();
+          },
+          type: BOOL,
+        };
+      }
       return unsupported(`in ${b.type.k}`);
     }
     case "_[_]": {
@@ -642,6 +794,19 @@ function call(fn: string, target: Compiled | undefined, args: Compiled[]): Compi
           type: vt,
         };
       }
+      if (a.type.k === "dyn" && (b.type.k === "int" || b.type.k === "string" || b.type.k === "dyn")) {
+        return {
+          fn: (f) => {
+            const c = ga(f);
+            const i = gb(f);
+            let v: unknown;
+            if (Array.isArray(c) && typeof i === "number" && Number.isSafeInteger(i) && i >= 0 && i < c.length) v = c[i];
+            else if (isPlainObject(c) && typeof i === "string" && Object.hasOwn(c, i)) v = c[i];
+            return v === null || v === undefined ? bail() : v;
+          },
+          type: DYN,
+        };
+      }
       return unsupported(`index of ${a.type.k}`);
     }
     case "size":
@@ -654,9 +819,9 @@ function call(fn: string, target: Compiled | undefined, args: Compiled[]): Compi
       stringArgs(fn, target, args, 1);
       const gt = (target as Compiled).fn;
       const ga = (a as Compiled).fn;
-      if (fn === "contains") return { fn: (f) => (gt(f) as string).includes(ga(f) as string), type: BOOL };
-      if (fn === "startsWith") return { fn: (f) => (gt(f) as string).startsWith(ga(f) as string), type: BOOL };
-      return { fn: (f) => (gt(f) as string).endsWith(ga(f) as string), type: BOOL };
+      if (fn === "contains") return { fn: (f) => str(gt(f)).includes(str(ga(f))), type: BOOL };
+      if (fn === "startsWith") return { fn: (f) => str(gt(f)).startsWith(str(ga(f))), type: BOOL };
+      return { fn: (f) => str(gt(f)).endsWith(str(ga(f))), type: BOOL };
     }
     case "matches": {
       stringArgs(fn, target, args, 1);
@@ -664,10 +829,10 @@ function call(fn: string, target: Compiled | undefined, args: Compiled[]): Compi
       const ga = (a as Compiled).fn;
       return {
         fn: (f) => {
-          const s = gt(f) as string;
+          const s = str(gt(f));
           let re;
           try {
-            re = compileRe2(ga(f) as string);
+            re = compileRe2(str(ga(f)));
           } catch {
             return bail();
           }
@@ -699,8 +864,8 @@ function call(fn: string, target: Compiled | undefined, args: Compiled[]): Compi
       const ga = (a as Compiled).fn;
       return {
         fn: (f) => {
-          const sep = ga(f) as string;
-          return sep === "" ? bail() : (gt(f) as string).split(sep);
+          const sep = str(ga(f));
+          return sep === "" ? bail() : str(gt(f)).split(sep);
         },
         type: { k: "list", elem: STRING },
       };

@@ -140,11 +140,12 @@ export function compileCelRule(rule: CelRule): CompiledCelRule | { error: string
 }
 
 /**
- * The rule compiled by the fast path (fast.ts) for values of this schema node, or undefined when it uses what the
+ * The rule compiled by the fast path (fast.ts) for values of this schema node (undefined: values without a
+ * schema, converted by kind), or undefined when it uses what the
  * fast path does not model. It answers true or false exactly as evalCelRule would, or BAIL (evaluate with
  * evalCelRule); it says nothing about messages, so a false is reported through evalCelRule too.
  */
-export function fastCelRule(c: CompiledCelRule, schema: CelSchema): FastRule | undefined {
+export function fastCelRule(c: CompiledCelRule, schema: CelSchema | undefined): FastRule | undefined {
   const impl = c[internals];
   if (impl.rule.usesOldSelf) return undefined;
   return compileFast(impl.rule.parsed.expr, schema);
