@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { parseAllDocuments } from "yaml";
 import { BAIL, compileCelRule, evalCelRule, fastCelRule, toCelValue, type CelRule, type CelSchema, type FastRule } from "../src/validate/cel/index.js";
-import { corpusDir, crdsDir, repoRoot } from "./helpers.js";
+import { corpusDir, crdsDir, repoRoot, seededRandom } from "./helpers.js";
 
 interface Node extends CelSchema {
   required?: string[];
@@ -103,18 +103,6 @@ function realValues(): [Node, unknown][] {
     }
   }
   return out;
-}
-
-/** mulberry32: the same values on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const STRINGS = ["", "a", "*", "/", "/a/b", "a/b", "//", "/./", "/..", "%2F", "#", "*.example.com", "example.com", "unix:///var/run/s", "unix://@a", "http://x", "Service", "PathPrefix", "Exact", "RegularExpression", "ReplacePrefixMatch", "ReplaceFullPath", "RequestRedirect", "URLRewrite", "RequestHeaderModifier", "ResponseHeaderModifier", "RequestMirror", "CORS", "ExtensionRef", "Hostname", "IPAddress", "HTTP", "HTTPS", "TLS", "TCP", "UDP", "Terminate", "UPSERT", "REMOVE", "NONE", "STATIC", "DNS_ROUND_ROBIN", "8080", "0", "65536", "10.0.0.1", "10.0.0.0/8", "héllo", "日本", "😀x", "a__dash__b", "gateway.networking.k8s.io", "v1", "-1"];
@@ -225,7 +213,7 @@ describe("CEL fast path", () => {
   it("answers as @bufbuild/cel does on values without a schema (dyn), random and real", () => {
     const tally = newTally();
     const problems = realValues().flatMap(([n, v]) => compare(n, v, tally, true));
-    const rand = prng(11);
+    const rand = seededRandom(11);
     for (const n of siteByNode.keys()) for (let i = 0; i < 40; i++) problems.push(...compare(n, generate(n, rand, 0, i % 2 === 1), tally, true));
     expect(problems.slice(0, 20)).toEqual([]);
     expect(tally.trueAnswers).toBeGreaterThan(5_000);
@@ -237,7 +225,7 @@ describe("CEL fast path", () => {
     const problems: string[] = [];
     const nodes = [...siteByNode.keys()];
     for (const [seed, mutate] of [[1, false], [2, true], [3, true]] as const) {
-      const rand = prng(seed);
+      const rand = seededRandom(seed);
       for (const n of nodes) {
         for (let i = 0; i < 60; i++) problems.push(...compare(n, generate(n, rand, 0, mutate), tally));
       }

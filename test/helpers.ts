@@ -143,3 +143,15 @@ export function unreachableKubeconfig(): string {
   });
   return join(dir, "kubeconfig");
 }
+
+/** A seeded pseudo-random generator (mulberry32) in [0, 1): the same values on every run. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -659,8 +659,13 @@ function sizeOf(x: Compiled): Compiled {
 const boolish = (t: Type): boolean => t.k === "bool" || t.k === "dyn";
 const stringish = (t: Type | undefined): boolean => t?.k === "string" || t?.k === "dyn";
 
-function stringArgs(fn: string, target: Compiled | undefined, args: Compiled[], n: number): void {
-  if (!stringish(target?.type) || args.length !== n || args.some((a) => !stringish(a.type))) unsupported(`${fn} arguments`);
+/** A string method with one string argument (dyn receivers and arguments are checked to be strings at run time). */
+function stringMethod(fn: string, target: Compiled | undefined, args: Compiled[], type: Type, op: (s: string, arg: string) => unknown): Compiled {
+  const a = args[0];
+  if (!target || !a || args.length !== 1 || !stringish(target.type) || !stringish(a.type)) return unsupported(`${fn} arguments`);
+  const gt = target.fn;
+  const ga = a.fn;
+  return { fn: (f) => op(str(gt(f)), str(ga(f))), type };
 }
 
 function call(fn: string, target: Compiled | undefined, args: Compiled[]): Compiled {
@@ -814,33 +819,21 @@ function call(fn: string, target: Compiled | undefined, args: Compiled[]): Compi
       if (!target && a && args.length === 1) return sizeOf(a);
       return unsupported("size arguments");
     case "contains":
+      return stringMethod(fn, target, args, BOOL, (s, x) => s.includes(x));
     case "startsWith":
-    case "endsWith": {
-      stringArgs(fn, target, args, 1);
-      const gt = (target as Compiled).fn;
-      const ga = (a as Compiled).fn;
-      if (fn === "contains") return { fn: (f) => str(gt(f)).includes(str(ga(f))), type: BOOL };
-      if (fn === "startsWith") return { fn: (f) => str(gt(f)).startsWith(str(ga(f))), type: BOOL };
-      return { fn: (f) => str(gt(f)).endsWith(str(ga(f))), type: BOOL };
-    }
-    case "matches": {
-      stringArgs(fn, target, args, 1);
-      const gt = (target as Compiled).fn;
-      const ga = (a as Compiled).fn;
-      return {
-        fn: (f) => {
-          const s = str(gt(f));
-          let re;
-          try {
-            re = compileRe2(str(ga(f)));
-          } catch {
-            return bail();
-          }
-          return re.test(s);
-        },
-        type: BOOL,
-      };
-    }
+      return stringMethod(fn, target, args, BOOL, (s, x) => s.startsWith(x));
+    case "endsWith":
+      return stringMethod(fn, target, args, BOOL, (s, x) => s.endsWith(x));
+    case "matches":
+      return stringMethod(fn, target, args, BOOL, (s, pattern) => {
+        let re;
+        try {
+          re = compileRe2(pattern);
+        } catch {
+          return bail();
+        }
+        return re.test(s);
+      });
     case "substring": {
       if (target?.type.k !== "string" || args.length < 1 || args.length > 2 || args.some((x) => x.type.k !== "int")) return unsupported(fn);
       const gt = target.fn;
@@ -858,18 +851,8 @@ function call(fn: string, target: Compiled | undefined, args: Compiled[]): Compi
         type: STRING,
       };
     }
-    case "split": {
-      stringArgs(fn, target, args, 1);
-      const gt = (target as Compiled).fn;
-      const ga = (a as Compiled).fn;
-      return {
-        fn: (f) => {
-          const sep = str(ga(f));
-          return sep === "" ? bail() : str(gt(f)).split(sep);
-        },
-        type: { k: "list", elem: STRING },
-      };
-    }
+    case "split":
+      return stringMethod(fn, target, args, { k: "list", elem: STRING }, (s, sep) => (sep === "" ? bail() : s.split(sep)));
     case "int": {
       if (target || !a || args.length !== 1) return unsupported(fn);
       if (a.type.k === "int") return a;

@@ -50,10 +50,16 @@ function compileExpression(source: string): CompiledExpression | { error: string
   return remember(expressionCache, source, quickCompile(source) ?? fullCompile(source));
 }
 
-/** A program planned by @bufbuild/cel from its own parse, on first use only. */
-function lazyProgram(source: string, parsed: ParsedExpr | undefined): () => Program {
+/** A compiled expression whose program @bufbuild/cel plans, from its own parse, on first use only. */
+function compiledExpression(source: string, parsed: ParsedExpr, usesOldSelf: boolean, plannedFrom: ParsedExpr | undefined): CompiledExpression {
   let program: Program | undefined;
-  return () => (program ??= plan(k8sCelEnv, parsed ?? parse(source)));
+  return {
+    get program(): Program {
+      return (program ??= plan(k8sCelEnv, plannedFrom ?? parse(source)));
+    },
+    parsed,
+    usesOldSelf,
+  };
 }
 
 /**
@@ -70,30 +76,14 @@ function quickCompile(source: string): CompiledExpression | undefined {
     return undefined;
   }
   const { errors, usesOldSelf } = checked;
-  if (errors.length > 0) return undefined;
-  const program = lazyProgram(source, undefined);
-  return {
-    get program(): Program {
-      return program();
-    },
-    parsed,
-    usesOldSelf,
-  };
+  return errors.length > 0 ? undefined : compiledExpression(source, parsed, usesOldSelf, undefined);
 }
 
 function fullCompile(source: string): CompiledExpression | { error: string } {
   try {
     const parsed = parse(source);
     const { errors, usesOldSelf } = checkExpr(k8sCelEnv, parsed, DECLARED_IDENTS);
-    if (errors.length > 0) return { error: errors.join("\n") };
-    const program = lazyProgram(source, parsed);
-    return {
-      get program(): Program {
-        return program();
-      },
-      parsed,
-      usesOldSelf,
-    };
+    return errors.length > 0 ? { error: errors.join("\n") } : compiledExpression(source, parsed, usesOldSelf, parsed);
   } catch (e) {
     const hint = /\.\?|\[\?/.test(source) ? " (optional field selection `.?` / `[?` is not supported)" : "";
     return { error: `ERROR: ${(e as Error).message}${hint}` };
