@@ -18,7 +18,7 @@
 import { asArr, asObj, asStr, asStrMap, selectorMatches, type Obj, type Source, type WorkloadView } from "./core.js";
 import type { IstioAuthorizationPolicyView } from "./istio.js";
 import type { LinkerdAuthorizationPolicyView, LinkerdServerView, ServerAuthorizationView } from "./linkerd.js";
-import { linkerdInjected, mtlsModeOf, type MeshModel } from "./mesh-model.js";
+import { inNamespace, linkerdInjected, mtlsModeOf, type MeshModel } from "./mesh-model.js";
 
 /** Who calls: a ServiceAccount's mTLS identity, any authenticated (mTLS) client, or a plaintext client. */
 export type SourceIdentity = { kind: "serviceAccount"; namespace: string; serviceAccount: string } | { kind: "authenticated" } | { kind: "unauthenticated" };
@@ -399,7 +399,11 @@ function policiesFor(model: MeshModel, w: AccessRequest["workload"]): IstioAutho
 
 function selectPolicies(model: MeshModel, w: AccessRequest["workload"]): IstioAuthorizationPolicyView[] {
   const root = model.options.rootNamespace;
-  return model.istio.authorizationPolicies
+  const all = model.istio.authorizationPolicies;
+  // the mesh-wide policies of the root namespace, and the workload's namespace's (namespace/name is unique, so the
+  // sort gives one order whatever the order they are gathered in)
+  const mesh = root === w.namespace ? [] : inNamespace(all, root).filter((p) => !p.selector);
+  return [...mesh, ...inNamespace(all, w.namespace)]
     .filter((p) => !p.hasTargetRefs) // targetRefs bind to waypoints and gateways, not to sidecar workloads
     .filter((p) => (p.namespace === root && !p.selector) || (p.namespace === w.namespace && (!p.selector || selectorMatches(p.selector, w.labels))))
     .sort(byName);

@@ -310,7 +310,7 @@ const byNamespace = new WeakMap<readonly { namespace: string }[], { length: numb
  * The items of a model list in one namespace, in list order: grouped once per list (and again if it grew), so a
  * lookup per service, policy or workload is not a scan of every workload or policy of the repository.
  */
-function inNamespace<T extends { namespace: string }>(items: readonly T[], namespace: string): readonly T[] {
+export function inNamespace<T extends { namespace: string }>(items: readonly T[], namespace: string): readonly T[] {
   let index = byNamespace.get(items);
   if (index === undefined || index.length !== items.length) {
     const groups = new Map<string, T[]>();
