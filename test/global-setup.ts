@@ -64,10 +64,14 @@ let ownedDir: string | undefined;
 /** The run's scratch folder: the tests' TMPDIR (so os.tmpdir()), removed in teardown with everything tests left in it. */
 let scratchDir: string | undefined;
 
-/** Points TMPDIR (inherited by the test workers and every process they start) at a fresh folder of this run. */
+/**
+ * Points TMPDIR (inherited by the test workers and every process they start) at a fresh folder of this run, and
+ * revision snapshots there too (they would go to /dev/shm otherwise; src/source/git.test.ts covers that choice).
+ */
 function useScratchTmp(): void {
   scratchDir = mkdtempSync(join(tmpdir(), "meshops-tests-"));
   process.env.TMPDIR = scratchDir;
+  process.env.MESHOPS_SNAPSHOT_DIR = scratchDir;
 }
 
 function removeScratchTmp(): void {
