@@ -422,18 +422,20 @@ export function validateObject(
     }
     // a rule that cannot be compiled is said once, never per object: outside the memo, which would repeat it
     // for every identical value
-    let slow = false;
-    for (const { compiled: c, fast } of rules) {
+    // the fast path answers most rules on valid values without @bufbuild/cel; firstSlow: the first rule it did not
+    // (the rules before it passed, the ones after it are not evaluated yet)
+    let firstSlow = -1;
+    for (let i = 0; i < rules.length; i++) {
+      const { compiled: c, fast } = rules[i] as NodeRule;
       if ("error" in c) {
         if (reportedCompileErrors.has(c.error)) continue;
         reportedCompileErrors.add(c.error);
         issue(SchemaCodes.celError, `a CEL rule of this kind's schema could not be compiled, so it is not checked: ${c.error}`, path, "warning");
         continue;
       }
-      // the fast path answers most rules on valid values without @bufbuild/cel
-      if (!slow && fast?.(value) !== true && !isTransitionRule(c)) slow = true;
+      if (firstSlow < 0 && !isTransitionRule(c) && fast?.(value) !== true) firstSlow = i;
     }
-    if (!slow) return;
+    if (firstSlow < 0) return;
     // Rules are pure functions of the value: identical values (common in mesh configs: the same parentRefs,
     // matches and backendRefs over and over) reuse the outcome. Bounded per schema node.
     let memo = celMemo.get(s);
@@ -446,10 +448,11 @@ export function validateObject(
     if (!outcomes) {
       outcomes = [];
       let self: unknown;
-      for (const { compiled: c, fast } of rules) {
+      for (let i = firstSlow; i < rules.length; i++) {
+        const { compiled: c, fast } = rules[i] as NodeRule;
         if ("error" in c) continue; // reported above
         if (isTransitionRule(c)) continue; // needs oldSelf: only on update, never on create
-        if (fast?.(value) === true) continue;
+        if (i > firstSlow && fast?.(value) === true) continue;
         self ??= toCelValue(value, s as CelSchema);
         const out = evalCelRule(c, self);
         if (out.ok) continue;
