@@ -226,12 +226,21 @@ const EMBEDDED_META: Record<string, CelSchema> = {
  * are known at once, in the order and with the overrides a Map built by set() in the same order would have;
  * @bufbuild/cel wraps it with celMap() like a Map.
  */
+interface LazySlot {
+  raw: unknown;
+  schema: CelSchema | undefined;
+  /** Converted without a schema (generic), else with `schema`. */
+  generic: boolean;
+  done: boolean;
+  value: CelValue;
+}
+
 class LazyMap {
-  private readonly slots = new Map<string, { raw: unknown; schema: CelSchema | undefined; generic: boolean; done: boolean; value: CelValue }>();
+  private readonly slots = new Map<string, LazySlot>();
   set(key: string, raw: unknown, schema: CelSchema | undefined, asGeneric: boolean): void {
     this.slots.set(key, { raw, schema, generic: asGeneric, done: false, value: null });
   }
-  private value(slot: { raw: unknown; schema: CelSchema | undefined; generic: boolean; done: boolean; value: CelValue }): CelValue {
+  private value(slot: LazySlot): CelValue {
     if (!slot.done) {
       slot.value = slot.generic ? generic(slot.raw) : convert(slot.raw, slot.schema);
       slot.done = true;
