@@ -95,7 +95,7 @@ function computeType(s: CelSchema): Type | undefined {
       // byte, duration, date and date-time strings become bytes, durations and timestamps
       return s.format === "byte" || s.format === "duration" || s.format === "date" || s.format === "date-time" ? undefined : STRING;
     case "array":
-      return { k: "list", elem: s.items ? lazyType(s.items) : undefined };
+      return { k: "list", elem: s.items ? typeOfSchema(s.items) : undefined };
     case "object": {
       const addl = typeof s.additionalProperties === "object" && s.additionalProperties !== null ? s.additionalProperties : undefined;
       if (s.properties) {
@@ -105,7 +105,7 @@ function computeType(s: CelSchema): Type | undefined {
         }
         return { k: "obj", schema: s, fields };
       }
-      if (addl) return { k: "map", val: lazyType(addl) };
+      if (addl) return { k: "map", val: typeOfSchema(addl) };
       return undefined;
     }
     default:
@@ -113,11 +113,7 @@ function computeType(s: CelSchema): Type | undefined {
   }
 }
 
-/** Element and value types are computed when first needed (schemas can be deep). */
-function lazyType(s: CelSchema): Type | undefined {
-  return typeOfSchema(s);
-}
-
+/** An object's field types are computed when a rule first selects the field (list and map types at once). */
 function fieldType(f: Field): Type | undefined {
   f.type ??= typeOfSchema(f.schema);
   return f.type;
