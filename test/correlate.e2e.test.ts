@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, describe, expect, inject, it } from "vitest";
-import { repoRoot, unique, writeTree } from "./helpers.js";
+import { repoRoot, reviewsVirtualService, unique, writeTree } from "./helpers.js";
 
 const promUrl = inject("prometheusUrl");
 const targetsDir = inject("prometheusTargetsDir");
@@ -65,16 +65,8 @@ async function apply(): Promise<{ appliedAt: number; ms: number }> {
   return { appliedAt: now(), ms: Date.now() - t0 };
 }
 
-const vs = (v1: number, v2: number): string => `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: reviews, namespace: ${ns}}
-spec:
-  hosts: [reviews]
-  http:
-  - route:
-    - {destination: {host: reviews, subset: v1}, weight: ${v1}}
-    - {destination: {host: reviews, subset: v2}, weight: ${v2}}
-`;
+/** The reviews split between v1 and v2, in this test's namespace. */
+const vs = (v1: number, v2: number): string => reviewsVirtualService(ns, v1, v2);
 
 const deployment = (v: string): string => `apiVersion: apps/v1
 kind: Deployment

@@ -7,7 +7,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { resolveRollbackTarget, RollbackError } from "../src/cluster/rollback.js";
-import { commit, git, gitRepo, meshops, unique, yieldToEventLoop } from "./helpers.js";
+import { commit, git, gitRepo, meshops, reviewsVirtualService, unique, yieldToEventLoop } from "./helpers.js";
 
 let kubeconfig = "";
 beforeAll(() => {
@@ -29,23 +29,6 @@ function run(dir: string, args: string[]): ReturnType<typeof meshops> {
 
 const config = (env: string): string => `version: 1\nenvironments:\n  ${env}:\n    path: envs/${env}\n    cluster: {context: staging}\n`;
 const nsYaml = (ns: string): string => `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${ns}}\n`;
-
-function vs(ns: string, v1: number, v2: number): string {
-  return `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: reviews
-  namespace: ${ns}
-spec:
-  hosts: [reviews]
-  http:
-    - route:
-        - destination: {host: reviews, subset: v1}
-          weight: ${v1}
-        - destination: {host: reviews, subset: v2}
-          weight: ${v2}
-`;
-}
 
 function policy(ns: string): string {
   return `apiVersion: security.istio.io/v1
@@ -94,11 +77,11 @@ function inventory(env: string): { revisions: { revision: number; commit?: strin
 function appliedAThenB(): { ns: string; env: string; dir: string; a: string; b: string; afterA: ReturnType<typeof meshopsFields> } {
   const ns = unique("rb");
   const env = unique("env");
-  const dir = gitRepo({ "meshops.yaml": config(env), [`envs/${env}/ns.yaml`]: nsYaml(ns), [`envs/${env}/reviews.yaml`]: vs(ns, 90, 10) }, "A: reviews 90/10");
+  const dir = gitRepo({ "meshops.yaml": config(env), [`envs/${env}/ns.yaml`]: nsYaml(ns), [`envs/${env}/reviews.yaml`]: reviewsVirtualService(ns, 90, 10) }, "A: reviews 90/10");
   const a = git(dir, "rev-parse", "HEAD");
   expect(run(dir, ["apply", "--env", env]).code).toBe(0);
   const afterA = meshopsFields(kubectlJson<Live>(["get", "virtualservice", "-n", ns, "reviews", "--show-managed-fields"]));
-  const b = commit(dir, { [`envs/${env}/reviews.yaml`]: vs(ns, 50, 50), [`envs/${env}/policy.yaml`]: policy(ns) }, "B: reviews 50/50, restrict callers");
+  const b = commit(dir, { [`envs/${env}/reviews.yaml`]: reviewsVirtualService(ns, 50, 50), [`envs/${env}/policy.yaml`]: policy(ns) }, "B: reviews 50/50, restrict callers");
   const applied = run(dir, ["apply", "--env", env]);
   expect(applied.stderr).toBe("");
   expect(applied.code).toBe(0);
