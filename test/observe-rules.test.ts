@@ -137,7 +137,8 @@ describe("meshops prometheus rules", () => {
     // the same moment both ways: the recorded graph is the rule evaluation's result, the raw one recomputes it
     const prom = createPromClient(promUrl);
     const adapter = istioAdapter({ matchers: match });
-    const id = recordedNames(adapter, 10).id;
+    const names = recordedNames(adapter, 10);
+    const id = names.id;
     const loadedAt = Date.now();
     // a few evaluations (every second) later, read as of 2 s before the last: an evaluation's result for sure,
     // and every scrape before it ingested
@@ -146,7 +147,13 @@ describe("meshops prometheus rules", () => {
       return g && Date.parse(g.lastEvaluation ?? "") > loadedAt + 4000 ? g : undefined;
     });
     expect(group.rules.every((r) => r.health === "ok"), JSON.stringify(group.rules.map((r) => [r.name, r.health, r.lastError]))).toBe(true);
-    const at = Math.floor(Date.parse(group.lastEvaluation!) / 1000) - 2;
+    // exactly the timestamp of one evaluation (the latest at least 2 s old): the recorded graph is that evaluation's
+    // result and the raw one is computed at the same instant, so the quantiles see the same bucket counts (at a
+    // second nearby, a 10 s window's few slow requests can move p95 across a whole bucket)
+    const probe = Date.parse(group.lastEvaluation!) / 1000 - 2;
+    const [evaluated] = await prom.instant(`max(timestamp(${names.requests}{meshops_rules="${id}"}))`, { time: probe });
+    expect(evaluated?.value).toBeGreaterThan(loadedAt / 1000);
+    const at = evaluated!.value;
     const a = await collectGraph(prom, adapter, { windowS: 10, levels: ["edge", "version", "service"], recordingRules: "require", at });
     const b = await collectGraph(prom, adapter, { windowS: 10, levels: ["edge", "version", "service"], recordingRules: "off", at });
     expect(a.source).toBe("recording-rules");
